@@ -1,0 +1,57 @@
+// Shared helpers of the benchmark suites: timing, child processes with peak RSS, the cache folder.
+import { spawnSync } from 'node:child_process';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const CLI = join(ROOT, 'dist/cli/main.js');
+export const CACHE = process.env.WEIGHTPORT_CACHE ?? join(homedir(), '.cache', 'weightport');
+
+export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Median wall time in ms of `fn` over `runs` runs (after one warm-up). */
+export async function timeIt(fn, runs = 5) {
+  await fn();
+  const times = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    await fn();
+    times.push(performance.now() - t);
+  }
+  return median(times);
+}
+
+/**
+ * Runs a command under GNU time when present (peak RSS in KiB) and returns wall ms and peak RSS
+ * in bytes; throws when the command fails.
+ */
+export function runMeasured(cmd, args, options = {}) {
+  const t = performance.now();
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { encoding: 'utf8', ...options });
+  const ms = performance.now() - t;
+  if (r.error || r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr || r.error}`);
+  const lines = r.stderr.trim().split('\n');
+  const kib = Number(lines.at(-1));
+  return { ms, rss: Number.isFinite(kib) ? kib * 1024 : NaN, stdout: r.stdout };
+}
+
+/** Median wall ms of a command over runs. */
+export function timeCommand(cmd, args, runs = 5) {
+  const times = [];
+  for (let i = 0; i < runs + 1; i++) {
+    const t = performance.now();
+    const r = spawnSync(cmd, args, { stdio: 'ignore' });
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}`);
+    if (i > 0) times.push(performance.now() - t);
+  }
+  return median(times);
+}
+
+/**
+ * A row: an operation measured next to a reference in the same run.
+ * { suite, name, value, unit, reference: { name, value }, ratio, target? }
+ */
+export function row(suite, name, value, unit, refName, refValue, target) {
+  return { suite, name, value, unit, reference: { name: refName, value: refValue }, ratio: value / refValue, ...(target ? { target } : {}) };
+}

@@ -1,0 +1,15 @@
+// Start-up: `port --help` against a bare `node -e 0`, and `port graph` for both networks.
+import { CLI, row, timeCommand } from '../lib.mjs';
+
+export const name = 'startup';
+
+export async function run() {
+  const node = timeCommand(process.execPath, ['-e', '0'], 7);
+  const help = timeCommand(process.execPath, [CLI, '--help'], 7);
+  const rows = [row(name, 'port --help', help, 'ms', 'node -e 0', node)];
+  for (const arch of ['inception_v4', 'inception_resnet_v2']) {
+    const ms = timeCommand(process.execPath, [CLI, 'graph', arch, '--json'], 5);
+    rows.push(row(name, `port graph ${arch} --json`, ms, 'ms', 'node -e 0', node));
+  }
+  return rows;
+}

@@ -1,0 +1,115 @@
+/** The library's main functions: read, bind, write, convert. The CLI is a thin layer over these. */
+import { basename } from 'node:path';
+import { FormatError, SchemeError, UsageError } from './errors.js';
+import type { Arch } from './graphs/ir.js';
+import { SCHEME_LIST, type BindOptions, type Detection, type SchemeName } from './graphs/schemes/index.js';
+import { withClasses, withSoftmax } from './graphs/transforms.js';
+import { sha256File } from './io/hash.js';
+import { probePath } from './io/probe.js';
+import type { CanonicalModel } from './model.js';
+import { READERS, type FormatName, type SourceModel } from './readers/index.js';
+import { WRITERS, type TargetFormat, type WriteOptions, type WriteResult } from './writers/index.js';
+
+export interface ReadModelOptions {
+  /** Source format; default `auto` (recognised from the bytes, the name only breaks ties). */
+  readonly from?: FormatName | 'auto';
+  readonly verify?: boolean;
+}
+
+/** Opens a model file (or folder, or checkpoint prefix) with the reader for its format. */
+export async function readModel(path: string, options: ReadModelOptions = {}): Promise<SourceModel> {
+  const from = options.from ?? 'auto';
+  if (from !== 'auto') {
+    const reader = READERS.find((r) => r.format === from);
+    if (!reader) throw new UsageError(`no reader for '${from}' yet (available: ${READERS.map((r) => r.format).join(', ') || 'none'})`);
+    return reader.open(path, { verify: options.verify });
+  }
+  const probe = await probePath(path);
+  const reader = READERS.find((r) => r.match(probe));
+  if (!reader)
+    throw new FormatError('input', { file: path }, `not a format this tool reads (${READERS.map((r) => r.format).join(', ') || 'no readers registered'})`);
+  return reader.open(path, { verify: options.verify });
+}
+
+export interface DetectOptions extends BindOptions {
+  /** Naming scheme; default `auto`. */
+  readonly scheme?: SchemeName | 'auto';
+}
+
+/** Recognises the naming scheme and architecture of a source from its tensors' names and shapes. */
+export function detectScheme(source: SourceModel, options: DetectOptions = {}): Detection {
+  const scheme = options.scheme ?? 'auto';
+  const candidates = scheme === 'auto' ? SCHEME_LIST : SCHEME_LIST.filter((s) => s.name === scheme);
+  if (candidates.length === 0) throw new UsageError(`unknown naming scheme '${scheme}'`);
+  for (const s of candidates) {
+    const d = s.detect(source, options);
+    if (d) return d;
+  }
+  const sample = source.tensors.slice(0, 3).map((t) => t.name);
+  throw new SchemeError(
+    scheme,
+    source.path,
+    [],
+    [],
+    [],
+    `no ${scheme === 'auto' ? 'known naming scheme' : `'${scheme}' naming`} of Inception-v4 or Inception-ResNet-v2 fits its ${source.tensors.length} tensors (first: ${sample.join(', ') || 'none'})`,
+  );
+}
+
+export interface BindModelOptions extends DetectOptions {
+  /** Output classes (1000 or 1001); default: as stored. */
+  readonly classes?: number;
+  /** End in a softmax; default: as the source (Keras `predictions` ends in softmax). */
+  readonly softmax?: boolean;
+}
+
+/** Binds a source to the canonical graph; returns the detection too (for reports). */
+export function bindModel(source: SourceModel, options: BindModelOptions = {}): { model: CanonicalModel; detection: Detection } {
+  const detection = detectScheme(source, options);
+  const scheme = SCHEME_LIST.find((s) => s.name === detection.scheme)!;
+  let model = scheme.bind(source, detection, options);
+  if (options.classes !== undefined) model = withClasses(model, options.classes);
+  if (options.softmax !== undefined) model = withSoftmax(model, options.softmax);
+  return { model, detection };
+}
+
+export interface WriteModelOptions extends WriteOptions {
+  readonly to: TargetFormat;
+}
+
+export async function writeModel(model: CanonicalModel, outPath: string, options: WriteModelOptions): Promise<WriteResult> {
+  const writer = WRITERS.find((w) => w.format === options.to);
+  if (!writer) throw new UsageError(`no writer for '${options.to}' yet (available: ${WRITERS.map((w) => w.format).join(', ') || 'none'})`);
+  return writer.write(model, outPath, options);
+}
+
+export interface ConvertOptions extends ReadModelOptions, BindModelOptions, WriteModelOptions {}
+
+export interface ConvertResult {
+  readonly source: { readonly format: FormatName; readonly files: readonly string[]; readonly tensors: number };
+  readonly detection: Detection;
+  readonly arch: Arch;
+  readonly written: WriteResult;
+}
+
+/** read -> bind -> write, with the source's provenance recorded in the output. */
+export async function convert(input: string, output: string, options: ConvertOptions): Promise<ConvertResult> {
+  const source = await readModel(input, options);
+  try {
+    const { model, detection } = bindModel(source, options);
+    const sha = source.files.length > 0 ? await sha256File(source.files[0]) : undefined;
+    const withProvenance: CanonicalModel = {
+      ...model,
+      provenance: { ...model.provenance, sourceFile: basename(input), ...(sha ? { sourceSha256: sha } : {}) },
+    };
+    const written = await writeModel(withProvenance, output, options);
+    return {
+      source: { format: source.format, files: source.files, tensors: source.tensors.length },
+      detection,
+      arch: model.graph.arch,
+      written,
+    };
+  } finally {
+    await source.close();
+  }
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+/**
+ * The `port` command line: parses, calls the library, formats. Command modules import the library
+ * inside their handlers, so `port --help` loads no engine and no file library.
+ */
+import yargs, { type CommandModule } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { ExitCode, UsageError, WeightportError } from '../errors.js';
+import { convertCommand } from './commands/convert.js';
+import { graphCommand } from './commands/graph.js';
+
+/** Every command, one line each. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const COMMANDS: readonly CommandModule<any, any>[] = [convertCommand, graphCommand];
+
+/** Internal faults (bugs) exit with EX_SOFTWARE, distinct from every documented code. */
+const EXIT_INTERNAL = 70;
+
+async function main(argv: string[]): Promise<number> {
+  const debug = argv.includes('--debug');
+  let cli = yargs(argv)
+    .scriptName('port')
+    .usage('$0 [command] [options]\n\nPorts Inception-v4 / Inception-ResNet-v2 weights between formats, and checks the port.')
+    .option('debug', { type: 'boolean', default: false, global: true, describe: 'print stack traces' })
+    .epilogue(
+      'Exit codes: 0 ok, 1 parity failure, 2 usage error, 3 bad input file, 4 output refused.\nDocs: README.md',
+    )
+    .strict()
+    .recommendCommands()
+    .demandCommand(1, 'give a command or an input file (see --help)')
+    .help()
+    .alias('h', 'help')
+    .version()
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new UsageError(msg.replace(/\n\s*/g, ' '));
+    });
+  for (const c of COMMANDS) cli = cli.command(c);
+  try {
+    await cli.parseAsync();
+    return process.exitCode === undefined ? ExitCode.ok : Number(process.exitCode);
+  } catch (e) {
+    if (e instanceof WeightportError) {
+      process.stderr.write(`port: ${e.message}\n`);
+      if (e.code === ExitCode.usage) process.stderr.write('Run port --help for usage.\n');
+      if (debug && e.stack) process.stderr.write(`${e.stack}\n`);
+      return e.code;
+    }
+    const err = e as Error;
+    process.stderr.write(`port: internal error: ${err?.message ?? String(e)}${debug ? '' : ' (run with --debug for details)'}\n`);
+    if (debug && err?.stack) process.stderr.write(`${err.stack}\n`);
+    return EXIT_INTERNAL;
+  }
+}
+
+// A closed pipe (`port graph ... | head`) ends the output, not the process with a trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
+process.exitCode = await main(hideBin(process.argv));

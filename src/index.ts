@@ -1,0 +1,20 @@
+/**
+ * weightport: ports Inception-v4 and Inception-ResNet-v2 weights between formats through one
+ * canonical graph, and checks the port numerically.
+ *
+ *   readModel (readers) -> bindModel (schemes) -> CanonicalModel -> writeModel (writers)
+ *
+ * Every function here is typed; heavy engines and file libraries load only when used.
+ */
+export * from './api.js';
+export * from './errors.js';
+export * from './model.js';
+export * from './tensor.js';
+export * from './graphs/index.js';
+export { seededModel, type SeedOptions } from './graphs/init.js';
+export { withClasses, withSoftmax, foldBatchNorm, foldedGraph, ADDED_BACKGROUND_BIAS } from './graphs/transforms.js';
+export { hwioToOihw, oihwToHwio, transpose2d } from './graphs/layout.js';
+export * from './graphs/schemes/index.js';
+export * from './readers/index.js';
+export * from './writers/index.js';
+export { writeOutputs, checkOutput } from './io/output.js';

@@ -1,0 +1,67 @@
+/**
+ * Atomic outputs: every file is written under a temporary name beside its target and renamed only
+ * when all of them are complete. Nothing is overwritten without `force`, nothing is left behind on
+ * error.
+ */
+import { constants } from 'node:fs';
+import { access, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { OutputError } from '../errors.js';
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Checks that `target` may be written: its folder exists and is writable; it exists only with force. */
+export async function checkOutput(target: string, force = false): Promise<void> {
+  const dir = dirname(target);
+  let info;
+  try {
+    info = await stat(dir);
+  } catch {
+    throw new OutputError(target, `the folder ${dir} does not exist`);
+  }
+  if (!info.isDirectory()) throw new OutputError(target, `${dir} is not a folder`);
+  try {
+    await access(dir, constants.W_OK);
+  } catch {
+    throw new OutputError(target, `the folder ${dir} is not writable`);
+  }
+  if (!force && (await exists(target))) throw new OutputError(target, 'exists already (use --force to overwrite)');
+}
+
+/**
+ * Runs `fill` with a temporary path for each target, then renames them all into place. The
+ * targets are checked first (checkOutput); on any error the temporary files are removed.
+ */
+export async function writeOutputs<T>(
+  targets: readonly string[],
+  options: { force?: boolean },
+  fill: (tmp: (target: string) => string) => Promise<T>,
+): Promise<T> {
+  for (const t of targets) await checkOutput(t, options.force);
+  const suffix = `.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const tmpOf = new Map(targets.map((t) => [t, join(dirname(t), `.${basename(t)}${suffix}`)]));
+  const tmp = (target: string): string => {
+    const p = tmpOf.get(target);
+    if (!p) throw new Error(`${target} is not a declared output`);
+    return p;
+  };
+  try {
+    const result = await fill(tmp);
+    for (const [target, path] of tmpOf) await rename(path, target);
+    return result;
+  } catch (e) {
+    await Promise.all([...tmpOf.values()].map((p) => rm(p, { force: true })));
+    if (e instanceof OutputError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'ENOSPC' || code === 'EROFS' || code === 'EDQUOT')
+      throw new OutputError(targets[0], `cannot write: ${(e as Error).message}`, { cause: e });
+    throw e;
+  }
+}

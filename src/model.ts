@@ -1,0 +1,78 @@
+/** The canonical model: a canonical graph with its weights, in the canonical layout (graphs/ir.ts). */
+import { graphParams, sizeOf, type Graph, type ParamRole } from './graphs/ir.js';
+
+export interface CanonicalParam {
+  /** Canonical name (graphs/ir.ts), for example `Mixed_5b/Branch_1/Conv2d_0b_5x5/weights`. */
+  readonly name: string;
+  readonly node: string;
+  readonly role: ParamRole;
+  /** Canonical layout: OIHW kernels, [out, in] dense. */
+  readonly shape: readonly number[];
+  /**
+   * Reads (and converts, once) the values. Readers and schemes keep this lazy, so that a writer
+   * that handles one parameter at a time holds at most one extra copy of the weights.
+   */
+  read(): Promise<Float32Array>;
+}
+
+/** Where the weights came from; writers record it (ONNX metadata_props, safetensors __metadata__). */
+export interface Provenance {
+  readonly sourceFile?: string;
+  readonly sourceSha256?: string;
+  /** Reader that parsed the source (`keras`, `tf`, `onnx`, `safetensors`, `tfjs`, `seeded`). */
+  readonly sourceFormat?: string;
+  /** Naming scheme the source was bound with (`slim`, `keras`, `timm`, `canonical`, `onnx`). */
+  readonly scheme?: string;
+  /** The source model ends in a softmax (Keras `predictions`): its reference outputs are probabilities. */
+  readonly sourceOutputsProbabilities?: boolean;
+  /** Classes of the source before any `--classes` change. */
+  readonly sourceClasses?: number;
+}
+
+export interface CanonicalModel {
+  readonly graph: Graph;
+  /** In graph order; exactly the parameters of `graphParams(graph)`. */
+  readonly params: readonly CanonicalParam[];
+  readonly provenance: Provenance;
+}
+
+/**
+ * Class layout: a model with 1001 classes has "background" at index 0 (TF-slim); 1000 classes are
+ * the ImageNet classes in the usual order.
+ */
+export const hasBackgroundClass = (graph: Graph): boolean => graph.options.classes === 1001;
+
+export type ParamSource = Float32Array | (() => Promise<Float32Array>);
+
+/**
+ * Builds a model from values (or lazy readers) keyed by canonical name. Every parameter of the
+ * graph must be given; shapes are checked on read.
+ */
+export function createModel(graph: Graph, values: ReadonlyMap<string, ParamSource>, provenance: Provenance = {}): CanonicalModel {
+  const params = graphParams(graph).map((spec): CanonicalParam => {
+    const source = values.get(spec.name);
+    if (source === undefined) throw new Error(`no value for parameter ${spec.name}`);
+    const expected = sizeOf(spec.shape);
+    return {
+      ...spec,
+      async read() {
+        const data = typeof source === 'function' ? await source() : source;
+        if (data.length !== expected)
+          throw new Error(`parameter ${spec.name}: ${data.length} values, shape [${spec.shape}] needs ${expected}`);
+        return data;
+      },
+    };
+  });
+  return { graph, params, provenance };
+}
+
+/** Reads every parameter into memory (for small models, tests and transforms). */
+export async function readAll(model: CanonicalModel): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  for (const p of model.params) out.set(p.name, await p.read());
+  return out;
+}
+
+/** Total bytes of the weights as float32. */
+export const weightBytes = (model: CanonicalModel): number =>
+  model.params.reduce((sum, p) => sum + 4 * sizeOf(p.shape), 0);

@@ -1,0 +1,9 @@
+/**
+ * The reader registry: an explicit array, one line per format. Each reader module imports its
+ * heavy dependencies (h5wasm, protobufjs) inside `open`, so listing it here costs nothing.
+ */
+import type { Reader } from './types.js';
+
+export const READERS: readonly Reader[] = [];
+
+export * from './types.js';

@@ -1,0 +1,71 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+
+describe('port graph', () => {
+  it.each([
+    ['inception_v4', 42_679_816, 12.25e9],
+    ['inception_resnet_v2', 55_843_464, 13.16e9],
+  ] as const)('%s --json prints the published figures', (arch, params, macs) => {
+    const r = runCli(['graph', arch, '--json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ arch, params, inputShape: [1, 3, 299, 299], outputShape: [1, 1000] });
+    expect(Math.abs(out.macs - macs) / macs).toBeLessThan(0.01);
+    expect(out.nodes.length).toBeGreaterThan(400);
+  });
+
+  it('keras counting and 1001 classes', () => {
+    const out = JSON.parse(runCli(['graph', 'inception_resnet_v2', '--count', 'keras', '--json']).stdout);
+    expect(out.params).toBe(55_873_736);
+    expect(JSON.parse(runCli(['graph', 'inception_v4', '--classes', '1001', '--json']).stdout).outputShape).toEqual([1, 1001]);
+  });
+
+  it('prints a per-block table with totals', () => {
+    const r = runCli(['graph', 'inception_resnet_v2']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Mixed_7a\s+2080x8x8\s/m);
+    expect(r.stdout).toMatch(/55,843,464 parameters/);
+  });
+});
+
+describe('usage errors: one line, exit code 2', () => {
+  it.each([
+    [['graph', 'resnet50']],
+    [['graph', 'inception_v4', '--bogus']],
+    [['graph', 'inception_v4', '--classes', '10']],
+    [['in.h5', '--to', 'onnx']], // no -o
+    [['in.h5', '-o', 'x', '--to', 'caffe']],
+    [[]],
+  ])('port %j', (args) => {
+    const r = runCli(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n')[0]).toMatch(/^port: /);
+    expect(r.stderr).not.toMatch(/\bat .*\.js:\d+/); // no stack trace
+  });
+
+  it('a missing input file is a bad input (exit code 3), with no stack trace', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wp-cli-'));
+    const r = runCli([join(dir, 'nope.h5'), '--to', 'onnx', '-o', join(dir, 'out.onnx')]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/nope\.h5/);
+    expect(r.stderr).not.toMatch(/\bat .*\.js:\d+/);
+  });
+});
+
+describe('start-up', () => {
+  it('--help lists every command and loads no heavy module', () => {
+    const trace = join(mkdtempSync(join(tmpdir(), 'wp-trace-')), 'imports.txt');
+    const hook = fileURLToPath(new URL('../helpers/trace-imports.mjs', import.meta.url));
+    const r = runCli(['--help'], { nodeArgs: ['--import', hook], env: { WEIGHTPORT_TRACE_IMPORTS: trace } });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/port graph <arch>/);
+    expect(r.stdout).toMatch(/Exit codes: 0 ok, 1 parity failure, 2 usage error, 3 bad input file, 4 output refused/);
+    const loaded = readFileSync(trace, 'utf8');
+    expect(loaded).toMatch(/yargs/); // the trace works
+    expect(loaded).not.toMatch(/onnxruntime|tfjs|h5wasm|protobufjs|onnx-proto/);
+  });
+});
