@@ -1,7 +1,7 @@
 /** Table-driven binding: canonical parameter -> stored tensor + named transform, with exact reports. */
 import { SchemeError, FormatError, type ShapeMismatch } from '../../errors.js';
 import { graphParams, sizeOf, type Graph, type ParamSpec } from '../ir.js';
-import { hwioToOihw, transpose2d } from '../layout.js';
+import { hwioToOihw, oihwToHwio, transpose2d } from '../layout.js';
 import { bytesToFloat32 } from '../../tensor.js';
 import { createModel, type CanonicalModel, type ParamSource, type Provenance } from '../../model.js';
 import type { SourceModel, StoredTensor } from '../../readers/types.js';
@@ -11,15 +11,18 @@ export interface Transform {
   readonly name: string;
   /** The stored shape that a canonical shape corresponds to. */
   storedShape(canonical: readonly number[]): number[];
+  /** Stored layout -> canonical layout. */
   apply(data: Float32Array, stored: readonly number[]): Float32Array;
+  /** Canonical layout -> stored layout (writers). */
+  store(data: Float32Array, canonical: readonly number[]): Float32Array;
 }
 
 export const TRANSFORMS = {
-  none: { name: 'none', storedShape: (s) => [...s], apply: (d) => d },
+  none: { name: 'none', storedShape: (s) => [...s], apply: (d) => d, store: (d) => d },
   /** TF / Keras conv kernels [kh, kw, in, out]. */
-  hwio: { name: 'hwio', storedShape: ([o, i, h, w]) => [h, w, i, o], apply: hwioToOihw },
+  hwio: { name: 'hwio', storedShape: ([o, i, h, w]) => [h, w, i, o], apply: hwioToOihw, store: oihwToHwio },
   /** TF / Keras dense kernels [in, out]. */
-  inOut: { name: 'inOut', storedShape: ([o, i]) => [i, o], apply: transpose2d },
+  inOut: { name: 'inOut', storedShape: ([o, i]) => [i, o], apply: transpose2d, store: (d, [o, i]) => transpose2d(d, [o, i]) },
 } as const satisfies Record<string, Transform>;
 
 export type BindingSource =

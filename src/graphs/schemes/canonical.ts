@@ -5,7 +5,8 @@
 import { buildGraph } from '../index.js';
 import { foldedGraph } from '../transforms.js';
 import { bindTable, TRANSFORMS, widthDivisorFor } from './bind.js';
-import type { BindOptions, Detection, Scheme } from './types.js';
+import { graphParams, type Graph } from '../ir.js';
+import type { BindOptions, Detection, Naming, NamedTensor, Scheme } from './types.js';
 import type { SourceModel } from '../../readers/types.js';
 
 function detect(source: SourceModel, options: BindOptions = {}): Detection | null {
@@ -51,4 +52,10 @@ export const canonicalScheme: Scheme = {
       ignored: (t) => !keepAux && t.name.startsWith('AuxLogits/'),
     });
   },
+};
+
+export const canonicalNaming: Naming = {
+  name: 'canonical',
+  layout: (graph: Graph): NamedTensor[] =>
+    graphParams(graph).map((p) => ({ name: p.name, param: p.name, shape: p.shape, transform: TRANSFORMS.none })),
 };

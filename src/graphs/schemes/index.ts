@@ -1,8 +1,11 @@
 /** The scheme registry, in detection order (the most specific names first). */
-import { canonicalScheme } from './canonical.js';
-import type { Scheme } from './types.js';
+import { canonicalNaming, canonicalScheme } from './canonical.js';
+import type { Naming, Scheme } from './types.js';
 
 export const SCHEME_LIST: readonly Scheme[] = [canonicalScheme];
+
+/** Namings that writers can write with (safetensors `--naming`). */
+export const NAMINGS: readonly Naming[] = [canonicalNaming];
 
 export * from './types.js';
 export { bindTable, readFloat32, TRANSFORMS, widthDivisorFor, type Transform, type BindingSource, type TableBinding } from './bind.js';

@@ -1,5 +1,7 @@
 /** A scheme binds one naming convention's stored tensors to the canonical graph's parameters. */
-import type { Arch, BuildOptions } from '../ir.js';
+import type { Arch, BuildOptions, Graph } from '../ir.js';
+import type { DType } from '../../tensor.js';
+import type { Transform } from './bind.js';
 import type { SourceModel } from '../../readers/types.js';
 import type { CanonicalModel } from '../../model.js';
 
@@ -34,4 +36,27 @@ export interface Scheme {
   detect(source: SourceModel, options?: BindOptions): Detection | null;
   /** Binds lazily; throws SchemeError naming what is missing, extra or misshapen. */
   bind(source: SourceModel, detection: Detection, options?: BindOptions): CanonicalModel;
+}
+
+/**
+ * How one naming convention stores each tensor of a graph. Its scheme reads with it and writers
+ * (safetensors `--naming`) write with it, so that the table exists once.
+ */
+export interface Naming {
+  readonly name: SchemeName;
+  /** Every stored tensor for `graph`, in the convention's order. */
+  layout(graph: Graph): NamedTensor[];
+}
+
+export interface NamedTensor {
+  /** Name as stored. */
+  readonly name: string;
+  /** The canonical parameter it holds; absent for constants the convention needs (timm's `num_batches_tracked`). */
+  readonly param?: string;
+  /** Stored shape. */
+  readonly shape: readonly number[];
+  /** Canonical <-> stored layout (for `param`). */
+  readonly transform?: Transform;
+  /** For tensors that are not parameters: dtype and the value of every element. */
+  readonly constant?: { readonly dtype: DType; readonly value: number };
 }
