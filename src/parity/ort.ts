@@ -26,7 +26,7 @@ export async function runOnnx(
   const t1 = performance.now();
   try {
     const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', input.data, [...input.dims]) };
-    const result = await session.run(feeds, options.outputs ? [...options.outputs] : undefined);
+    const result = options.outputs ? await session.run(feeds, [...options.outputs]) : await session.run(feeds);
     const t2 = performance.now();
     const outputs = new Map<string, { data: Float32Array; dims: readonly number[] }>();
     for (const name of options.outputs ?? session.outputNames) {
