@@ -20,7 +20,7 @@ async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
   let cli = yargs(argv)
     .scriptName('port')
-    .usage('$0 [command] [options]\n\nPorts Inception-v4 / Inception-ResNet-v2 weights between formats\nand checks the port numerically.')
+    .usage('$0 [command] [options]: port Inception-v4 / Inception-ResNet-v2 weights, check the port')
     .option('debug', { type: 'boolean', default: false, global: true, describe: 'print stack traces' })
     .epilogue(
       'Exit codes: 0 ok, 1 parity failure, 2 usage error, 3 bad input file, 4 output refused.\nDocs: README.md',
