@@ -23,6 +23,11 @@ export interface WriteOptions {
   readonly naming?: SafetensorsScheme;
   /** tfjs: bytes per weight shard. Default 4 MiB. */
   readonly shardSize?: number;
+  /**
+   * Also output the value of every block (graphs/shapes.ts `blockStats`, in that order, named after
+   * the block), for parity's first-divergence search. Default false.
+   */
+  readonly exposeBlocks?: boolean;
   /** Progress callback: parameters done out of total. */
   readonly onProgress?: (done: number, total: number) => void;
 }
