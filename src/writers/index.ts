@@ -1,6 +1,7 @@
 /** The writer registry: an explicit array, one line per format; heavy libraries load inside `write`. */
 import type { Writer } from './types.js';
+import { onnxWriter } from './onnx/index.js';
 
-export const WRITERS: readonly Writer[] = [];
+export const WRITERS: readonly Writer[] = [onnxWriter];
 
 export * from './types.js';

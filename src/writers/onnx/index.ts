@@ -1,0 +1,196 @@
+/**
+ * The ONNX writer: the canonical model as an ONNX ModelProto (README.md, "ONNX output").
+ *
+ * Streaming: the graph is translated (graph.ts) and encoded without tensor data (proto.ts); then
+ * each parameter is read once, converted once (float16) and written straight into the file (or
+ * into `<out>.data`), with the next one read while the current one is written. Memory stays at
+ * about two tensors beyond the source's own, whatever the model's size.
+ *
+ * protobufjs (onnx-proto) is imported inside `write`: `port --help` must not load it.
+ */
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { UsageError } from '../../errors.js';
+import { sizeOf } from '../../graphs/ir.js';
+import { foldBatchNorm } from '../../graphs/transforms.js';
+import { writeOutputs } from '../../io/output.js';
+import type { CanonicalModel, CanonicalParam } from '../../model.js';
+import { bytesOf, float32ToFloat16Bits } from '../../tensor.js';
+import type { WriteOptions, WriteResult, Writer } from '../types.js';
+import { emitGraph, type OnnxGraph } from './graph.js';
+import { metadataProps } from './metadata.js';
+import { encodeModel, loadOnnxProto, type Placement } from './proto.js';
+import { openSink } from './sink.js';
+
+export { emitGraph, valueNames, mainOutputName, ONNX_NAMES, ONNX_DTYPE, type OnnxGraph, type OnnxNode } from './graph.js';
+
+/** Opsets written: 13 (the oldest with today's Softmax, Split, Squeeze semantics) to 21. */
+export const ONNX_OPSETS = { min: 13, max: 21 } as const;
+
+/**
+ * Default opset: 17, understood by every onnxruntime since 1.12 (2022) and by TensorRT 8.5+,
+ * while the ops used here are the same in every opset 13..21.
+ */
+export const DEFAULT_OPSET = 17;
+
+/** The lowest IR version that allows each opset (onnx/helper.py VERSION_TABLE): older readers accept it. */
+const IR_VERSION_OF_OPSET: Readonly<Record<number, number>> = { 13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10 };
+
+/**
+ * Protobuf cannot parse a message of 2 GiB or more (its sizes are signed 32-bit), so an ONNX file
+ * must stay below; past it the tensors go to external data (onnx/external_data_helper.py).
+ */
+export const PROTOBUF_MAX_BYTES = 2 ** 31 - 1;
+
+/**
+ * Offsets of tensors in the external data file are multiples of this (page size): a reader can
+ * map each tensor; the ONNX external-data spec allows any offset.
+ */
+export const EXTERNAL_DATA_ALIGNMENT = 4096;
+
+export interface ResolvedOnnxOptions {
+  readonly opset: number;
+  readonly dtype: 'float32' | 'float16';
+  readonly foldBn: boolean;
+  readonly externalData: boolean;
+  readonly exposeBlocks: boolean;
+  readonly force: boolean;
+}
+
+/** Checks and defaults the options that concern ONNX; bad values are usage errors (exit code 2). */
+export function resolveOnnxOptions(options: WriteOptions = {}): ResolvedOnnxOptions {
+  const opset = options.opset ?? DEFAULT_OPSET;
+  if (!Number.isInteger(opset) || opset < ONNX_OPSETS.min || opset > ONNX_OPSETS.max)
+    throw new UsageError(`--opset ${opset} is not supported: give an opset from ${ONNX_OPSETS.min} to ${ONNX_OPSETS.max} (default ${DEFAULT_OPSET})`);
+  const dtype = options.dtype ?? 'float32';
+  if (dtype !== 'float32' && dtype !== 'float16') throw new UsageError(`--dtype ${String(dtype)} is not supported by the ONNX writer: float32 or float16`);
+  return {
+    opset,
+    dtype,
+    foldBn: options.foldBn ?? false,
+    externalData: options.externalData ?? false,
+    exposeBlocks: options.exposeBlocks ?? false,
+    force: options.force ?? false,
+  };
+}
+
+/** Where each tensor's bytes go: all inline, or all in the data file named `location`, aligned. */
+export function placeTensors(lengths: readonly number[], location?: string): Placement[] {
+  let end = 0;
+  return lengths.map((length): Placement => {
+    if (location === undefined) return { kind: 'inline', length };
+    const offset = Math.ceil(end / EXTERNAL_DATA_ALIGNMENT) * EXTERNAL_DATA_ALIGNMENT;
+    end = offset + length;
+    return { kind: 'external', length, location, offset };
+  });
+}
+
+/**
+ * float32 -> float16 bits, refusing values that float16 cannot hold (|x| > 65504 would become
+ * infinity and silently break the model).
+ */
+export function toFloat16Checked(data: Float32Array, tensor: string): Uint16Array {
+  const out = new Uint16Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const h = float32ToFloat16Bits(data[i]);
+    if ((h & 0x7fff) === 0x7c00 && Number.isFinite(data[i]))
+      throw new UsageError(`--dtype float16 cannot hold ${data[i]} in ${tensor} (float16 stops at 65504): write float32`);
+    out[i] = h;
+  }
+  return out;
+}
+
+/** Reads one parameter and returns the bytes to store (little-endian, as ONNX raw_data is). */
+async function tensorBytes(param: CanonicalParam, dtype: 'float32' | 'float16'): Promise<Uint8Array> {
+  const data = await param.read();
+  if (data.length !== sizeOf(param.shape)) throw new Error(`parameter ${param.name}: ${data.length} values for shape [${param.shape}]`);
+  return bytesOf(dtype === 'float16' ? toFloat16Checked(data, param.name) : data);
+}
+
+async function packageVersion(): Promise<string> {
+  // src/writers/onnx/index.ts and dist/writers/onnx/index.js are both three levels below the root.
+  const pkg = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+const DOC_STRING = (g: OnnxGraph) =>
+  `${g.name === 'inception_v4' ? 'Inception-v4' : 'Inception-ResNet-v2'} (arXiv:1602.07261), written by weightport. ` +
+  `Input '${g.inputs[0].name}' NCHW [N, 3, ${g.inputs[0].dims[2]}, ${g.inputs[0].dims[3]}] in [-1, 1]; outputs ${g.outputs.map((o) => `'${o.name}'`).join(', ')}.`;
+
+async function write(model: CanonicalModel, outPath: string, options: WriteOptions = {}): Promise<WriteResult> {
+  const o = resolveOnnxOptions(options);
+  const m = o.foldBn ? foldBatchNorm(model) : model;
+  const graph = emitGraph(m.graph, { dtype: o.dtype, exposeBlocks: o.exposeBlocks });
+  const params = new Map(m.params.map((p) => [p.name, p]));
+  const ordered = graph.initializers.map((t) => {
+    const p = params.get(t.name);
+    if (!p) throw new Error(`onnx writer: the model has no parameter ${t.name}`);
+    return p;
+  });
+  const lengths = graph.initializers.map((t) => sizeOf(t.dims) * (o.dtype === 'float16' ? 2 : 4));
+
+  const [onnx, producerVersion] = await Promise.all([loadOnnxProto(), packageVersion()]);
+  const info = {
+    irVersion: IR_VERSION_OF_OPSET[o.opset],
+    opset: o.opset,
+    producerName: 'weightport',
+    producerVersion,
+    docString: DOC_STRING(graph),
+    metadata: metadataProps(m, {
+      opset: o.opset,
+      dtype: o.dtype,
+      foldedBn: !m.graph.nodes.some((n) => n.op === 'batchnorm'),
+      outputs: graph.outputs.slice(0, m.graph.outputs.aux ? 2 : 1).map((v) => v.name),
+    }),
+  };
+  const dataPath = `${outPath}.data`;
+  const place = (external: boolean) => placeTensors(lengths, external ? basename(dataPath) : undefined);
+  let external = o.externalData;
+  let placements = place(external);
+  let encoded = encodeModel(onnx, graph, info, placements);
+  if (!external && encoded.size > PROTOBUF_MAX_BYTES) {
+    external = true;
+    placements = place(true);
+    encoded = encodeModel(onnx, graph, info, placements);
+  }
+  const targets = external ? [outPath, dataPath] : [outPath];
+
+  return writeOutputs(targets, { force: o.force }, async (tmp) => {
+    const file = await openSink(tmp(outPath));
+    const data = external ? await openSink(tmp(dataPath)) : undefined;
+    try {
+      // Read (and convert) the next tensor while the current one is written. A rejected read is
+      // observed when awaited; the no-op catch only keeps it from counting as unhandled meanwhile.
+      const fetch = (i: number) => {
+        const p = tensorBytes(ordered[i], o.dtype);
+        p.catch(() => undefined);
+        return p;
+      };
+      await file.write(encoded.head);
+      let next = ordered.length > 0 ? fetch(0) : undefined;
+      for (let i = 0; i < ordered.length; i++) {
+        const bytes = await next!;
+        next = i + 1 < ordered.length ? fetch(i + 1) : undefined;
+        await file.write(encoded.tensorHeads[i]);
+        const place = placements[i];
+        if (place.kind === 'external') {
+          await data!.padTo(place.offset);
+          await data!.write(bytes);
+        } else await file.write(bytes);
+        options.onProgress?.(i + 1, ordered.length);
+      }
+      await file.write(encoded.tail);
+      if (file.position !== encoded.size) throw new Error(`onnx writer: wrote ${file.position} bytes, the framing says ${encoded.size}`);
+      return { files: targets, bytes: file.position + (data?.position ?? 0) };
+    } finally {
+      await file.close();
+      await data?.close();
+    }
+  });
+}
+
+export const onnxWriter: Writer = {
+  format: 'onnx',
+  description: `ONNX (opset ${ONNX_OPSETS.min}..${ONNX_OPSETS.max}, default ${DEFAULT_OPSET}); float32 or float16 weights; external data past 2 GB`,
+  write,
+};
