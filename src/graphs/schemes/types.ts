@@ -5,7 +5,7 @@ import type { Transform } from './bind.js';
 import type { SourceModel } from '../../readers/types.js';
 import type { CanonicalModel } from '../../model.js';
 
-export const SCHEMES = ['canonical', 'slim', 'keras', 'timm', 'onnx'] as const;
+export const SCHEMES = ['canonical', 'slim', 'keras', 'timm', 'onnx', 'tfjs'] as const;
 export type SchemeName = (typeof SCHEMES)[number];
 
 /** What a scheme recognised in a source, before binding. */

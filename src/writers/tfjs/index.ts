@@ -1,0 +1,173 @@
+/**
+ * TensorFlow.js layers-model writer: `-o` names a folder that receives `model.json` and the weight
+ * shards `group1-shard{i}of{n}.bin`, as tensorflowjs_converter lays them out
+ * (tfjs-converter/python/tensorflowjs/write_weights.py): one weight group, its weights
+ * concatenated in manifest order and cut into shards of `shardSize` bytes (4 MiB by default, the
+ * converter's default: small enough for browser caches), a weight may straddle two shards.
+ *
+ * - Topology: topology.ts (standard tfjs layers only, NHWC).
+ * - Names and layouts: schemes/tfjs.ts (`tfjsNaming`), which the tfjs scheme reads back with.
+ * - float16: tfjs has no float16 weight dtype; the converter stores half floats as a
+ *   *quantization* of a float32 weight (`dtype: 'float32', quantization: {dtype: 'float16'}`,
+ *   tfjs-core/src/io/types.ts `WeightsManifestEntry`), which tfjs expands on load. So does this.
+ * - Streaming: one parameter at a time is read, laid out, converted and appended to the shards;
+ *   every file is written under a temporary name and renamed at the end (io/output.ts), model.json
+ *   last, so that a reader never finds a model.json without its shards.
+ */
+import { mkdir, open, readdir, rm, rmdir, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { OutputError, UsageError } from '../../errors.js';
+import { sizeOf } from '../../graphs/ir.js';
+import { tfjsLayerName, tfjsNaming } from '../../graphs/schemes/tfjs.js';
+import { writeOutputs } from '../../io/output.js';
+import { bytesOf, toFloat16 } from '../../tensor.js';
+import type { Writer, WriteOptions, WriteResult } from '../types.js';
+import { buildTopology } from './topology.js';
+
+/** tensorflowjs_converter's default shard size (write_weights.py, `shard_size_bytes`). */
+export const DEFAULT_SHARD_BYTES = 4 * 1024 * 1024;
+export const MODEL_JSON = 'model.json';
+/** The shard names tfjs writes (`group{g}-shard{i}of{n}.bin`, 1-based). */
+export const shardName = (i: number, n: number, group = 1): string => `group${group}-shard${i}of${n}.bin`;
+const SHARD_PATTERN = /^group\d+-shard\d+of\d+\.bin$/;
+
+/** An entry of model.json's `weightsManifest[].weights` (tfjs-core/src/io/types.ts). */
+export interface TfjsWeightEntry {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly dtype: 'float32';
+  readonly quantization?: { readonly dtype: 'float16' };
+}
+
+/**
+ * The folder `-o` names: created when its parent exists; an existing folder must be empty (or
+ * `force`). Returns whether it was created (so that an error can remove it again).
+ */
+async function prepareFolder(dir: string, force: boolean): Promise<boolean> {
+  const info = await stat(dir).catch(() => undefined);
+  if (info) {
+    if (!info.isDirectory()) throw new OutputError(dir, 'exists and is not a folder (tfjs writes a folder: model.json + shards)');
+    if (!force && (await readdir(dir)).length > 0)
+      throw new OutputError(dir, 'is a folder that is not empty (use --force to overwrite a tfjs model there)');
+    return false;
+  }
+  const parent = dirname(resolve(dir));
+  const p = await stat(parent).catch(() => undefined);
+  if (!p?.isDirectory()) throw new OutputError(dir, `the folder ${parent} does not exist`);
+  try {
+    await mkdir(dir);
+  } catch (e) {
+    throw new OutputError(dir, `cannot create the folder: ${(e as Error).message}`, { cause: e });
+  }
+  return true;
+}
+
+/** Appends bytes to a sequence of shard files, switching file every `shardSize` bytes. */
+class ShardSink {
+  private index = 0;
+  private used = 0;
+  private fh: FileHandle | undefined;
+  constructor(
+    private readonly paths: readonly string[],
+    private readonly shardSize: number,
+  ) {}
+
+  async write(bytes: Uint8Array): Promise<void> {
+    let at = 0;
+    while (at < bytes.length) {
+      if (!this.fh || this.used === this.shardSize) {
+        await this.fh?.close();
+        if (this.fh) this.index++;
+        this.fh = await open(this.paths[this.index], 'w');
+        this.used = 0;
+      }
+      const n = Math.min(bytes.length - at, this.shardSize - this.used);
+      let done = 0;
+      while (done < n) done += (await this.fh.write(bytes, at + done, n - done)).bytesWritten;
+      at += n;
+      this.used += n;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.fh) this.fh = await open(this.paths[0], 'w'); // no weights: one empty shard
+    await this.fh.close();
+  }
+}
+
+async function write(model: Parameters<Writer['write']>[0], outPath: string, options: WriteOptions = {}): Promise<WriteResult> {
+  const shardSize = options.shardSize ?? DEFAULT_SHARD_BYTES;
+  if (!Number.isSafeInteger(shardSize) || shardSize < 1) throw new UsageError(`--shard-size must be a positive whole number of bytes, got ${shardSize}`);
+  const dtype = options.dtype ?? 'float32';
+  const graph = model.graph;
+  // Check that the graph can be expressed before touching the file system.
+  const topology = buildTopology(graph, { exposeBlocks: options.exposeBlocks });
+  const named = tfjsNaming.layout(graph);
+  const params = new Map(model.params.map((p) => [p.name, p]));
+  const elementSize = dtype === 'float16' ? 2 : 4;
+  const total = named.reduce((sum, t) => sum + sizeOf(t.shape) * elementSize, 0);
+  const shardCount = Math.max(1, Math.ceil(total / shardSize));
+  const shards = Array.from({ length: shardCount }, (_, i) => shardName(i + 1, shardCount));
+  const dir = outPath;
+  const targets = [...shards.map((s) => join(dir, s)), join(dir, MODEL_JSON)];
+
+  const created = await prepareFolder(dir, Boolean(options.force));
+  try {
+    await writeOutputs(targets, { force: options.force }, async (tmp) => {
+      const sink = new ShardSink(shards.map((s) => tmp(join(dir, s))), shardSize);
+      let done = 0;
+      options.onProgress?.(0, named.length);
+      for (const t of named) {
+        const p = params.get(t.param!);
+        if (!p) throw new Error(`the model has no parameter ${t.param}`);
+        const stored = t.transform!.store(await p.read(), p.shape);
+        await sink.write(bytesOf(dtype === 'float16' ? toFloat16(stored) : stored));
+        options.onProgress?.(++done, named.length);
+      }
+      await sink.close();
+      const weights: TfjsWeightEntry[] = named.map((t) => ({
+        name: t.name,
+        shape: [...t.shape],
+        dtype: 'float32',
+        ...(dtype === 'float16' ? { quantization: { dtype: 'float16' as const } } : {}),
+      }));
+      const json = {
+        format: 'layers-model',
+        generatedBy: 'weightport',
+        convertedBy: 'weightport',
+        weightsManifest: [{ paths: shards, weights }],
+        modelTopology: topology.modelTopology,
+        userDefinedMetadata: {
+          weightport: {
+            arch: graph.arch,
+            options: graph.options,
+            naming: 'tfjs',
+            residualScaleFolded: true,
+            input: { layer: tfjsLayerName(graph.input.name), layout: 'NHWC', range: [-1, 1] },
+            outputs: topology.outputs,
+            ...(topology.blocks.length ? { blocks: topology.blocks } : {}),
+            provenance: model.provenance,
+          },
+        },
+      };
+      await writeFile(tmp(join(dir, MODEL_JSON)), JSON.stringify(json));
+    });
+  } catch (e) {
+    if (created) await rmdir(dir).catch(() => undefined);
+    throw e;
+  }
+  // With --force over an older model: shards that the new manifest does not list go.
+  if (options.force)
+    for (const f of await readdir(dir))
+      if (SHARD_PATTERN.test(f) && !shards.includes(f)) await rm(join(dir, f), { force: true });
+
+  let bytes = 0;
+  for (const t of targets) bytes += (await stat(t)).size;
+  return { files: targets, bytes };
+}
+
+export const tfjsWriter: Writer = {
+  format: 'tfjs',
+  description: `TensorFlow.js layers-model: a folder with ${MODEL_JSON} and ${basename(shardName(1, 1)).replace('1of1', '{i}of{n}')} weight shards`,
+  write,
+};
