@@ -1,7 +1,8 @@
 /** The writer registry: an explicit array, one line per format; heavy libraries load inside `write`. */
 import type { Writer } from './types.js';
 import { onnxWriter } from './onnx/index.js';
+import { tfjsWriter } from './tfjs/index.js';
 
-export const WRITERS: readonly Writer[] = [onnxWriter];
+export const WRITERS: readonly Writer[] = [onnxWriter, tfjsWriter];
 
 export * from './types.js';
