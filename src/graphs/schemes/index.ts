@@ -1,11 +1,12 @@
 /** The scheme registry, in detection order (the most specific names first). */
 import { canonicalNaming, canonicalScheme } from './canonical.js';
+import { tfjsNaming, tfjsScheme } from './tfjs.js';
 import type { Naming, Scheme } from './types.js';
 
-export const SCHEME_LIST: readonly Scheme[] = [canonicalScheme];
+export const SCHEME_LIST: readonly Scheme[] = [canonicalScheme, tfjsScheme];
 
 /** Namings that writers can write with (safetensors `--naming`). */
-export const NAMINGS: readonly Naming[] = [canonicalNaming];
+export const NAMINGS: readonly Naming[] = [canonicalNaming, tfjsNaming];
 
 export * from './types.js';
 export { bindTable, readFloat32, TRANSFORMS, widthDivisorFor, type Transform, type BindingSource, type TableBinding } from './bind.js';
