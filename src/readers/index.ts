@@ -3,7 +3,8 @@
  * heavy dependencies (h5wasm, protobufjs) inside `open`, so listing it here costs nothing.
  */
 import type { Reader } from './types.js';
+import { safetensorsReader } from './safetensors/index.js';
 
-export const READERS: readonly Reader[] = [];
+export const READERS: readonly Reader[] = [safetensorsReader];
 
 export * from './types.js';

@@ -1,12 +1,13 @@
 /** The scheme registry, in detection order (the most specific names first). */
 import { canonicalNaming, canonicalScheme } from './canonical.js';
 import { tfjsNaming, tfjsScheme } from './tfjs.js';
+import { timmNaming, timmScheme } from './timm.js';
 import type { Naming, Scheme } from './types.js';
 
-export const SCHEME_LIST: readonly Scheme[] = [canonicalScheme, tfjsScheme];
+export const SCHEME_LIST: readonly Scheme[] = [canonicalScheme, timmScheme, tfjsScheme];
 
 /** Namings that writers can write with (safetensors `--naming`). */
-export const NAMINGS: readonly Naming[] = [canonicalNaming, tfjsNaming];
+export const NAMINGS: readonly Naming[] = [canonicalNaming, timmNaming, tfjsNaming];
 
 export * from './types.js';
 export { bindTable, readFloat32, TRANSFORMS, widthDivisorFor, type Transform, type BindingSource, type TableBinding } from './bind.js';

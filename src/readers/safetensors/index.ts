@@ -1,0 +1,89 @@
+/**
+ * The safetensors reader. `open` reads the 8-byte length and the JSON header only, validates them
+ * (spec.ts, as strictly as the reference implementation) and returns tensors whose `read()` reads
+ * exactly their byte range through one shared file handle: nothing of the data is read before.
+ *
+ * `SourceModel.metadata`: `headerLength`, `dataOffset` and, when the file has one, `__metadata__`
+ * (the file's string -> string map, as stored).
+ */
+import { open as openFile, type FileHandle } from 'node:fs/promises';
+import { FormatError } from '../../errors.js';
+import type { Probe, Reader, SourceModel, StoredTensor } from '../types.js';
+import { FORMAT, LENGTH_BYTES, looksLikeSafetensors, parseHeader, parseHeaderLength, type Header } from './spec.js';
+
+/** Reads exactly `length` bytes at `position`, or fails naming what is missing. */
+async function readExactly(fh: FileHandle, length: number, position: number, file: string, tensor?: string): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await fh.read(out, done, length - done, position + done);
+    if (bytesRead === 0)
+      throw new FormatError(FORMAT, { file, tensor, offset: position + done }, `the file ends ${length - done} bytes early (was it truncated while open?)`);
+    done += bytesRead;
+  }
+  return out;
+}
+
+/** Reads and validates the header of an open file. */
+export async function readHeader(fh: FileHandle, file: string): Promise<Header> {
+  const { size } = await fh.stat();
+  const first = await readExactly(fh, Math.min(LENGTH_BYTES, size), 0, file);
+  const n = parseHeaderLength(first, size, file); // bounded by the cap and the file size before allocating
+  return parseHeader(await readExactly(fh, n, LENGTH_BYTES, file), size, file);
+}
+
+export async function openSafetensors(path: string): Promise<SourceModel> {
+  let fh: FileHandle;
+  try {
+    fh = await openFile(path, 'r');
+  } catch (e) {
+    throw new FormatError(FORMAT, { file: path }, `cannot open: ${(e as Error).message}`, { cause: e });
+  }
+  let header: Header;
+  try {
+    header = await readHeader(fh, path);
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+  let closed = false;
+  const tensors: StoredTensor[] = header.tensors.map((t) => {
+    const offset = header.dataStart + t.begin;
+    const byteLength = t.end - t.begin;
+    return {
+      name: t.name,
+      dtype: t.dtype,
+      shape: t.shape,
+      byteLength,
+      file: path,
+      offset,
+      read: () => {
+        if (closed) return Promise.reject(new FormatError(FORMAT, { file: path, tensor: t.name }, 'read after close'));
+        return readExactly(fh, byteLength, offset, path, t.name);
+      },
+    };
+  });
+  return {
+    format: 'safetensors',
+    path,
+    files: [path],
+    metadata: {
+      headerLength: header.headerLength,
+      dataOffset: header.dataStart,
+      ...(header.metadata ? { __metadata__: header.metadata } : {}),
+    },
+    tensors,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await fh.close();
+    },
+  };
+}
+
+export const safetensorsReader: Reader = {
+  format: 'safetensors',
+  description: 'safetensors (Hugging Face): u64 header length, JSON header, raw little-endian data',
+  match: (probe: Probe) => !probe.isDirectory && looksLikeSafetensors(probe.head, probe.size),
+  open: (path) => openSafetensors(path),
+};
