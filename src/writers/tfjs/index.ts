@@ -102,7 +102,17 @@ async function write(model: Parameters<Writer['write']>[0], outPath: string, opt
   const graph = model.graph;
   // Check that the graph can be expressed before touching the file system.
   const topology = buildTopology(graph, { exposeBlocks: options.exposeBlocks });
-  const named = tfjsNaming.layout(graph);
+  // tfjsNaming lists weights in graph order; the manifest lists them as tfjs's `model.weights`
+  // does (and so `model.save` writes them): the trainable weights in tfjs's layer order, then the
+  // non-trainable ones (BN moving statistics) in that order (tfjs-layers container.ts `weights`).
+  const layerRank = new Map(topology.modelTopology.config.layers.map((l, i) => [l.name, i]));
+  const rank = (name: string) => layerRank.get(name.slice(0, name.lastIndexOf('/'))) ?? -1;
+  const frozen = (name: string) => (/\/moving_(mean|variance)$/.test(name) ? 1 : 0);
+  const named = tfjsNaming
+    .layout(graph)
+    .map((t, i) => ({ t, i }))
+    .sort((a, b) => frozen(a.t.name) - frozen(b.t.name) || rank(a.t.name) - rank(b.t.name) || a.i - b.i)
+    .map(({ t }) => t);
   const params = new Map(model.params.map((p) => [p.name, p]));
   const elementSize = dtype === 'float16' ? 2 : 4;
   const total = named.reduce((sum, t) => sum + sizeOf(t.shape) * elementSize, 0);

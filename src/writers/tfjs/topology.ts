@@ -81,6 +81,39 @@ function paddingMode(input: Shape, kernel: Pair, stride: Pair, pads: Pads): 'val
 const inbound = (...layers: string[]): unknown[] => [layers.map((l) => [l, 0, 0, {}])];
 const base = (name: string) => ({ name, trainable: true, dtype: 'float32' });
 
+/**
+ * The order in which tfjs (and Keras) list a functional model's layers, and so its weights
+ * (`model.weights`, which `model.save` writes in that order): tfjs-layers/src/engine/container.ts,
+ * constructor. A depth-first walk from each output in turn numbers the layers as first met and
+ * lists nodes after their inputs; walking that list backwards, a layer's depth is the largest
+ * (depth of a consumer + 1), outputs at 0. Layers are sorted by decreasing depth, ties by number.
+ * Every layer here is called once, so a layer and its node are one.
+ */
+export function tfjsLayerOrder(layers: readonly KerasLayerJson[], outputs: readonly string[]): KerasLayerJson[] {
+  const byName = new Map(layers.map((l) => [l.name, l]));
+  const inputsOf = (name: string): string[] => ((byName.get(name)!.inbound_nodes[0] as unknown[][] | undefined) ?? []).map((x) => x[0] as string);
+  const index = new Map<string, number>();
+  const finished = new Set<string>();
+  const decreasing: string[] = [];
+  const visit = (name: string): void => {
+    if (finished.has(name)) return;
+    if (!index.has(name)) index.set(name, index.size);
+    for (const i of inputsOf(name)) visit(i);
+    finished.add(name);
+    decreasing.push(name);
+  };
+  for (const o of outputs) visit(o);
+  const depth = new Map<string, number>();
+  for (const name of [...decreasing].reverse()) {
+    const d = depth.get(name) ?? 0;
+    depth.set(name, d);
+    for (const i of inputsOf(name)) depth.set(i, Math.max(d + 1, depth.get(i) ?? 0));
+  }
+  const unused = layers.filter((l) => !index.has(l.name)).map((l) => l.name);
+  if (unused.length) throw new Error(`tfjs topology: layers that no output uses: ${unused.slice(0, 3).join(', ')}`);
+  return [...layers].sort((a, b) => depth.get(b.name)! - depth.get(a.name)! || index.get(a.name)! - index.get(b.name)!);
+}
+
 export interface TopologyOptions {
   /** Add every block's output as a model output. */
   readonly exposeBlocks?: boolean;
@@ -188,13 +221,14 @@ export function buildTopology(graph: Graph, options: TopologyOptions = {}): Topo
   indexOf(graph.outputs.logits);
   if (graph.outputs.aux) indexOf(graph.outputs.aux);
   const blocks = options.exposeBlocks ? blockStats(graph).map((b) => ({ block: b.block, output: indexOf(b.output) })) : [];
+  const ordered = tfjsLayerOrder(layers, outputs.map((o) => o.layer));
 
   return {
     modelTopology: {
       class_name: 'Functional',
       config: {
         name: graph.arch,
-        layers,
+        layers: ordered,
         input_layers: [[layerOf.get(graph.input.name)!, 0, 0]],
         output_layers: outputs.map((o) => [o.layer, 0, 0]),
       },
