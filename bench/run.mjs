@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { ROOT } from './lib.mjs';
 import * as startup from './suites/startup.mjs';
 import * as graphs from './suites/graphs.mjs';
+import * as writeSafetensors from './suites/write-safetensors.mjs';
 
-const SUITES = [startup, graphs];
+const SUITES = [startup, graphs, writeSafetensors];
 
 const args = process.argv.slice(2);
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : undefined;

@@ -25,7 +25,7 @@
  * `aux`, `width_divisor`, `batchnorm`, `outputs`) and its preprocessing (`input_size`,
  * `input_layout`, `input_range` [-1, 1], `mean`/`std` 0.5 per channel: x / 127.5 − 1).
  */
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { UsageError } from '../../errors.js';
 import { NAMINGS, type NamedTensor } from '../../graphs/schemes/index.js';
 import { sizeOf } from '../../graphs/ir.js';
@@ -155,30 +155,58 @@ export async function writeSafetensors(model: CanonicalModel, outPath: string, o
   return writeOutputs([outPath], { force: options.force }, async (tmp) => {
     const fh = await open(tmp(outPath), 'w');
     try {
-      let position = 0;
-      const write = async (bytes: Uint8Array) => {
-        let done = 0;
-        while (done < bytes.byteLength) {
-          const { bytesWritten } = await fh.write(bytes, done, bytes.byteLength - done, position + done);
-          done += bytesWritten;
-        }
-        position += bytes.byteLength;
-      };
-      await write(plan.header);
+      const out = bufferedWriter(fh);
+      await out.put(plan.header);
       const total = plan.tensors.length;
-      let done = 0;
-      for (const t of plan.tensors) {
-        const bytes = await bytesFor(t);
+      // One tensor read ahead: reading (and converting) the next overlaps writing this one.
+      let next: Promise<Uint8Array> | undefined = total ? bytesFor(plan.tensors[0]) : undefined;
+      for (let i = 0; i < total; i++) {
+        const t = plan.tensors[i];
+        const bytes = await next!;
+        next = i + 1 < total ? bytesFor(plan.tensors[i + 1]) : undefined;
+        next?.catch(() => {}); // surfaced when awaited; never an unhandled rejection meanwhile
         if (bytes.byteLength !== t.end - t.begin) throw new Error(`${t.tensor.name}: ${bytes.byteLength} bytes, planned ${t.end - t.begin}`);
-        await write(bytes);
-        options.onProgress?.(++done, total);
+        await out.put(bytes);
+        options.onProgress?.(i + 1, total);
       }
-      if (position !== plan.size) throw new Error(`wrote ${position} bytes, planned ${plan.size}`);
+      const written = await out.flush();
+      if (written !== plan.size) throw new Error(`wrote ${written} bytes, planned ${plan.size}`);
     } finally {
       await fh.close();
     }
     return { files: [outPath], bytes: plan.size };
   });
+}
+
+/** Bytes gathered per write call: the many small BN tensors cost one write, not one each. */
+const WRITE_CHUNK_BYTES = 4 << 20;
+
+function bufferedWriter(fh: FileHandle) {
+  const buf = new Uint8Array(WRITE_CHUNK_BYTES);
+  let used = 0;
+  let position = 0;
+  const raw = async (bytes: Uint8Array) => {
+    let done = 0;
+    while (done < bytes.byteLength) {
+      const { bytesWritten } = await fh.write(bytes, done, bytes.byteLength - done, position + done);
+      done += bytesWritten;
+    }
+    position += bytes.byteLength;
+  };
+  const flush = async (): Promise<number> => {
+    if (used) await raw(buf.subarray(0, used));
+    used = 0;
+    return position;
+  };
+  return {
+    async put(bytes: Uint8Array): Promise<void> {
+      if (used + bytes.byteLength > buf.byteLength) await flush();
+      if (bytes.byteLength >= buf.byteLength) return raw(bytes);
+      buf.set(bytes, used);
+      used += bytes.byteLength;
+    },
+    flush,
+  };
 }
 
 export const safetensorsWriter: Writer = {
