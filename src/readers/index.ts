@@ -3,8 +3,9 @@
  * heavy dependencies (h5wasm, protobufjs) inside `open`, so listing it here costs nothing.
  */
 import type { Reader } from './types.js';
+import { onnxReader } from './onnx/index.js';
 import { safetensorsReader } from './safetensors/index.js';
 
-export const READERS: readonly Reader[] = [safetensorsReader];
+export const READERS: readonly Reader[] = [safetensorsReader, onnxReader];
 
 export * from './types.js';

@@ -1,10 +1,11 @@
 /** The scheme registry, in detection order (the most specific names first). */
 import { canonicalNaming, canonicalScheme } from './canonical.js';
+import { onnxScheme } from './onnx.js';
 import { tfjsNaming, tfjsScheme } from './tfjs.js';
 import { timmNaming, timmScheme } from './timm.js';
 import type { Naming, Scheme } from './types.js';
 
-export const SCHEME_LIST: readonly Scheme[] = [canonicalScheme, timmScheme, tfjsScheme];
+export const SCHEME_LIST: readonly Scheme[] = [onnxScheme, canonicalScheme, timmScheme, tfjsScheme];
 
 /** Namings that writers can write with (safetensors `--naming`). */
 export const NAMINGS: readonly Naming[] = [canonicalNaming, timmNaming, tfjsNaming];
