@@ -1,0 +1,57 @@
+/**
+ * CRC-32C (Castagnoli, reflected polynomial 0x82f63b78), table-driven, and the "masked" form that
+ * LevelDB block trailers and TensorFlow bundle entries store (leveldb util/crc32c.h `Mask`,
+ * tensorflow/tsl/lib/hash/crc32c.h): rotate right by 15 bits and add a constant, so that the CRC
+ * of data that itself holds CRCs is not degenerate.
+ */
+
+const POLY = 0x82f63b78;
+/** Added after the rotation by `mask` (LevelDB's kMaskDelta). */
+const MASK_DELTA = 0xa282ead8;
+
+/** Slicing-by-8 tables: 8 x 256 entries. */
+const TABLES = (() => {
+  const t = new Uint32Array(8 * 256);
+  for (let i = 0; i < 256; i++) {
+    let c = i;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ POLY : c >>> 1;
+    t[i] = c >>> 0;
+  }
+  for (let i = 0; i < 256; i++) for (let s = 1; s < 8; s++) t[s * 256 + i] = (t[(s - 1) * 256 + i] >>> 8) ^ t[t[(s - 1) * 256 + i] & 0xff];
+  return t;
+})();
+
+/** Continues a CRC-32C over `bytes` (start with 0). Returns an unsigned 32-bit value. */
+export function crc32cExtend(crc: number, bytes: Uint8Array): number {
+  const t = TABLES;
+  let c = ~crc >>> 0;
+  let i = 0;
+  const n = bytes.length;
+  // eight bytes per step (slicing-by-8)
+  for (; i + 8 <= n; i += 8) {
+    const a = (c ^ (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24))) >>> 0;
+    c =
+      t[7 * 256 + (a & 0xff)] ^
+      t[6 * 256 + ((a >>> 8) & 0xff)] ^
+      t[5 * 256 + ((a >>> 16) & 0xff)] ^
+      t[4 * 256 + (a >>> 24)] ^
+      t[3 * 256 + bytes[i + 4]] ^
+      t[2 * 256 + bytes[i + 5]] ^
+      t[256 + bytes[i + 6]] ^
+      t[bytes[i + 7]];
+  }
+  for (; i < n; i++) c = t[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+export const crc32c = (bytes: Uint8Array): number => crc32cExtend(0, bytes);
+
+/** ((crc >> 15) | (crc << 17)) + 0xa282ead8, as LevelDB and TensorFlow store it. */
+export function maskCrc(crc: number): number {
+  return ((((crc >>> 15) | (crc << 17)) >>> 0) + MASK_DELTA) >>> 0;
+}
+
+export function unmaskCrc(masked: number): number {
+  const rot = (masked - MASK_DELTA) >>> 0;
+  return ((rot >>> 17) | (rot << 15)) >>> 0;
+}

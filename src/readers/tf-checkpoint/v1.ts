@@ -1,0 +1,123 @@
+/**
+ * TensorFlow V1 checkpoints (tensorflow/core/util/tensor_slice_writer.cc, tensor_slice_reader.cc):
+ * one LevelDB table of SavedTensorSlices protos. The entry under the empty key holds the metadata
+ * (each tensor's name, shape, dtype and slices); every other entry holds one slice of one tensor
+ * (a TensorProto with `tensor_content` or typed values), under the key EncodeTensorNameSlice(name,
+ * slice). A variable saved whole has one slice covering it; a partitioned one has several, which
+ * are reassembled here.
+ */
+import { FormatError } from '../../errors.js';
+import { DTYPE_SIZE } from '../../tensor.js';
+import type { StoredTensor } from '../types.js';
+import { FORMAT, openRangeFile, type RangeFile } from './file.js';
+import { decodeSavedTensorSlices, dtypeName, dtypeOf, type Extent, type SliceMeta, type TensorValues } from './protos.js';
+import { copySlice, encodeTensorNameSlice, isFullSlice, sliceBox, tensorValueBytes } from './slices.js';
+import { DecodeError, openTable, type BlockHandle, type Table } from './sstable.js';
+
+export interface V1Checkpoint {
+  readonly path: string;
+  readonly tensors: readonly StoredTensor[];
+  readonly table: Table;
+  close(): Promise<void>;
+}
+
+const elements = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
+const hex = (k: Uint8Array) => Buffer.from(k).toString('latin1');
+
+export async function openV1(path: string, options: { verify?: boolean } = {}): Promise<V1Checkpoint> {
+  const file: RangeFile = await openRangeFile(path);
+  try {
+    return await readMeta(file, options.verify ?? true);
+  } catch (e) {
+    await file.close();
+    throw e;
+  }
+}
+
+async function readMeta(file: RangeFile, verify: boolean): Promise<V1Checkpoint> {
+  const path = file.path;
+  const table = await openTable(file, { verify, what: 'TensorFlow V1 checkpoint' });
+  const found = await table.get(new Uint8Array(0));
+  if (!found) throw new FormatError(FORMAT, { file: path }, 'no SavedTensorSlices metadata (the empty key): not a V1 checkpoint');
+  let meta: SliceMeta[] | undefined;
+  try {
+    meta = decodeSavedTensorSlices(found.value).meta;
+  } catch (e) {
+    if (e instanceof DecodeError) throw new FormatError(FORMAT, { file: path, offset: found.block.offset }, `bad metadata: ${e.message}`);
+    throw e;
+  }
+  if (!meta) throw new FormatError(FORMAT, { file: path, offset: found.block.offset }, 'the metadata entry holds no SavedTensorSliceMeta');
+
+  // data entries by key, filled on first use only when a computed key is not found (a writer
+  // that encodes keys differently): a scan of the whole table
+  let scanned: Map<string, { value: Uint8Array; block: BlockHandle }> | undefined;
+  const lookup = async (key: Uint8Array, tensor: string) => {
+    const hit = await table.get(key, tensor);
+    if (hit) return hit;
+    if (!scanned) {
+      scanned = new Map();
+      for await (const e of table.entries()) {
+        if (e.key.length === 0) continue;
+        try {
+          const d = decodeSavedTensorSlices(e.value).data;
+          if (d) scanned.set(hex(encodeTensorNameSlice(d.name, d.slice)), { value: e.value, block: e.block });
+        } catch {
+          // a bad entry fails when its own tensor is read
+        }
+      }
+    }
+    return scanned.get(hex(key));
+  };
+
+  const tensors = meta.map((m): StoredTensor => {
+    const dtype = dtypeOf(m.dtype);
+    if (!dtype)
+      throw new FormatError(FORMAT, { file: path, tensor: m.name, offset: found.block.offset }, `unsupported dtype ${dtypeName(m.dtype)} (supported: float32, float16, bfloat16, float64, int32, int64)`);
+    const shape = m.shape.dims;
+    if (m.shape.unknownRank || shape.some((d) => d < 0)) throw new FormatError(FORMAT, { file: path, tensor: m.name }, `shape [${shape}] is not fully known`);
+    if (m.slices.length === 0) throw new FormatError(FORMAT, { file: path, tensor: m.name }, 'the metadata lists no slice of this tensor');
+    const size = DTYPE_SIZE[dtype];
+    const byteLength = elements(shape) * size;
+    const boxes = m.slices.map((s) => {
+      try {
+        return { extents: s, box: sliceBox(s, shape) };
+      } catch (e) {
+        throw new FormatError(FORMAT, { file: path, tensor: m.name }, (e as Error).message);
+      }
+    });
+    const readSlice = async (extents: Extent[], box: { size: number[] }) => {
+      const hit = await lookup(encodeTensorNameSlice(m.name, extents), m.name);
+      if (!hit) throw new FormatError(FORMAT, { file: path, tensor: m.name }, `slice ${JSON.stringify(extents)} is listed in the metadata but not stored`);
+      try {
+        const data = decodeSavedTensorSlices(hit.value).data;
+        if (!data || data.name !== m.name) throw new DecodeError(`entry holds ${data ? `'${data.name}'` : 'no data'}`, 0);
+        const values: TensorValues = data.values ?? { dtype: m.dtype, chunks: [], at: 0 };
+        return tensorValueBytes(values, dtype, elements(box.size));
+      } catch (e) {
+        if (e instanceof DecodeError) throw new FormatError(FORMAT, { file: path, tensor: m.name, offset: hit.block.offset }, e.message);
+        throw e;
+      }
+    };
+    return {
+      name: m.name,
+      dtype,
+      shape,
+      byteLength,
+      file: path,
+      async read() {
+        if (boxes.length === 1 && isFullSlice(boxes[0].extents, shape)) return readSlice(boxes[0].extents, boxes[0].box);
+        const out = new Uint8Array(byteLength);
+        for (const { extents, box } of boxes) {
+          const bytes = await readSlice(extents, box);
+          try {
+            copySlice(out, shape, bytes, box, size);
+          } catch (e) {
+            throw new FormatError(FORMAT, { file: path, tensor: m.name }, (e as Error).message);
+          }
+        }
+        return out;
+      },
+    };
+  });
+  return { path, tensors, table, close: () => file.close() };
+}
