@@ -5,7 +5,8 @@
 import type { Reader } from './types.js';
 import { onnxReader } from './onnx/index.js';
 import { safetensorsReader } from './safetensors/index.js';
+import { tfCheckpointReader } from './tf-checkpoint/index.js';
 
-export const READERS: readonly Reader[] = [safetensorsReader, onnxReader];
+export const READERS: readonly Reader[] = [safetensorsReader, onnxReader, tfCheckpointReader];
 
 export * from './types.js';
