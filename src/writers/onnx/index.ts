@@ -15,13 +15,15 @@ import { sizeOf } from '../../graphs/ir.js';
 import { foldBatchNorm } from '../../graphs/transforms.js';
 import { writeOutputs } from '../../io/output.js';
 import type { CanonicalModel, CanonicalParam } from '../../model.js';
-import { bytesOf, float32ToFloat16Bits } from '../../tensor.js';
+import { bytesOf } from '../../tensor.js';
 import type { WriteOptions, WriteResult, Writer } from '../types.js';
+import { toFloat16Checked } from './float16.js';
 import { emitGraph, type OnnxGraph } from './graph.js';
 import { metadataProps } from './metadata.js';
 import { encodeModel, loadOnnxProto, type Placement } from './proto.js';
 import { openSink } from './sink.js';
 
+export { toFloat16Checked, FLOAT16_MAX } from './float16.js';
 export { emitGraph, valueNames, mainOutputName, ONNX_NAMES, ONNX_DTYPE, type OnnxGraph, type OnnxNode } from './graph.js';
 
 /** Opsets written: 13 (the oldest with today's Softmax, Split, Squeeze semantics) to 21. */
@@ -83,21 +85,6 @@ export function placeTensors(lengths: readonly number[], location?: string): Pla
     end = offset + length;
     return { kind: 'external', length, location, offset };
   });
-}
-
-/**
- * float32 -> float16 bits, refusing values that float16 cannot hold (|x| > 65504 would become
- * infinity and silently break the model).
- */
-export function toFloat16Checked(data: Float32Array, tensor: string): Uint16Array {
-  const out = new Uint16Array(data.length);
-  for (let i = 0; i < data.length; i++) {
-    const h = float32ToFloat16Bits(data[i]);
-    if ((h & 0x7fff) === 0x7c00 && Number.isFinite(data[i]))
-      throw new UsageError(`--dtype float16 cannot hold ${data[i]} in ${tensor} (float16 stops at 65504): write float32`);
-    out[i] = h;
-  }
-  return out;
 }
 
 /** Reads one parameter and returns the bytes to store (little-endian, as ONNX raw_data is). */
