@@ -207,7 +207,7 @@ export function junitSuite(report: ParityReport, suiteName = `parity ${report.mo
 const escapeHtml = escapeXml;
 
 /** Plot geometry, in SVG user units. */
-const PLOT = { width: 900, height: 360, left: 70, right: 20, top: 20, bottom: 110 } as const;
+const PLOT = { width: 900, height: 380, left: 70, right: 20, top: 20, bottom: 130 } as const;
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
 
 /**
