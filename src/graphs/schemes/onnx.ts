@@ -390,7 +390,9 @@ export function analyseOnnx(source: SourceModel, options: BindOptions = {}): Onn
         return bindAnalysis(arch, buildOptions, foldedBn, graph, m, tensors, counts);
       }
     }
-    failures.push(`${ARCH_TITLE[arch]}: ${best?.message ?? 'no classifier weights of a known shape'}`);
+    const expected = buildGraph(arch, { aux: heads.length > 1 }).nodes.filter((x) => x.op === 'conv2d').length;
+    const convs = counts.Conv ?? 0;
+    failures.push(`${ARCH_TITLE[arch]}${convs !== expected ? ` (${expected} Conv)` : ''}: ${best?.message ?? 'no classifier weights of a known shape'}`);
   }
   throw notInception(`it has ${summary}; ${failures.join('; ')}`);
 }
