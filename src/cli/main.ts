@@ -8,11 +8,12 @@ import { hideBin } from 'yargs/helpers';
 import { ExitCode, UsageError, WeightportError } from '../errors.js';
 import { convertCommand } from './commands/convert.js';
 import { graphCommand } from './commands/graph.js';
+import { inspectCommand } from './commands/inspect.js';
 import { parityCommand } from './commands/parity.js';
 
 /** Every command, one line each. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-const COMMANDS: readonly CommandModule<any, any>[] = [convertCommand, graphCommand, parityCommand];
+const COMMANDS: readonly CommandModule<any, any>[] = [convertCommand, graphCommand, parityCommand, inspectCommand];
 
 /** Internal faults (bugs) exit with EX_SOFTWARE, distinct from every documented code. */
 const EXIT_INTERNAL = 70;
