@@ -32,6 +32,8 @@ import {
 export { parseModelJson } from './manifest.js';
 
 const MODEL_JSON = 'model.json';
+/** Most bytes scanned to find the end of a string weight (string tensors are small lookup tables). */
+const STRING_SCAN_MAX_BYTES = 64 * 1024 * 1024;
 
 /** One manifest group's shard files as a single byte range. */
 interface Shard {
@@ -145,12 +147,19 @@ async function layoutGroup(group: ManifestGroup, gi: number, dir: string, file: 
     offsets.push(at);
     let size = storedBytes(w);
     if (size === undefined) {
-      // A string tensor: each element is a u32 byte count, then the bytes (io_utils.ts).
+      // A string tensor: each element is a u32 byte count, then the bytes (io_utils.ts). Its size
+      // is known only by walking them: read what is left of the group (bounded) once.
+      check(w, at, at + 4 * w.elements);
+      const rest = Math.min(available - at, STRING_SCAN_MAX_BYTES);
+      const bytes = await readRange(shards, at, rest, w.name);
+      const view = new DataView(bytes.buffer);
       size = 0;
       for (let i = 0; i < w.elements; i++) {
-        check(w, at, at + size + 4);
-        const len = await readRange(shards, at + size, 4, w.name);
-        size += 4 + new DataView(len.buffer).getUint32(0, true);
+        if (size + 4 > rest) {
+          if (rest === STRING_SCAN_MAX_BYTES) throw new FormatError(FORMAT, { file, tensor: w.name }, `a string weight of more than ${STRING_SCAN_MAX_BYTES} bytes is not supported`);
+          check(w, at, at + size + 4); // throws: the shards end inside the string
+        }
+        size += 4 + view.getUint32(size, true);
       }
     }
     if (size > 0) check(w, at, at + size);
