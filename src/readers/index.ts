@@ -6,7 +6,8 @@ import type { Reader } from './types.js';
 import { onnxReader } from './onnx/index.js';
 import { safetensorsReader } from './safetensors/index.js';
 import { tfCheckpointReader } from './tf-checkpoint/index.js';
+import { tfjsReader } from './tfjs/index.js';
 
-export const READERS: readonly Reader[] = [safetensorsReader, onnxReader, tfCheckpointReader];
+export const READERS: readonly Reader[] = [safetensorsReader, onnxReader, tfCheckpointReader, tfjsReader];
 
 export * from './types.js';
