@@ -78,6 +78,10 @@ async function readMeta(file: RangeFile, verify: boolean): Promise<V1Checkpoint>
     if (m.slices.length === 0) throw new FormatError(FORMAT, { file: path, tensor: m.name }, 'the metadata lists no slice of this tensor');
     const size = DTYPE_SIZE[dtype];
     const byteLength = elements(shape) * size;
+    // values take at least one byte per element (varints) and the slices must tile the tensor,
+    // so a shape the file cannot hold is corrupt: refused before anything is allocated
+    if (!Number.isSafeInteger(byteLength) || elements(shape) > file.size)
+      throw new FormatError(FORMAT, { file: path, tensor: m.name, offset: found.block.offset }, `shape [${shape}] holds more elements than the ${file.size}-byte file can store`);
     const boxes = m.slices.map((s) => {
       try {
         return { extents: s, box: sliceBox(s, shape) };
@@ -98,6 +102,9 @@ async function readMeta(file: RangeFile, verify: boolean): Promise<V1Checkpoint>
         throw e;
       }
     };
+    const covered = boxes.reduce((n, b) => n + elements(b.box.size), 0);
+    if (covered !== elements(shape))
+      throw new FormatError(FORMAT, { file: path, tensor: m.name, offset: found.block.offset }, `its slices cover ${covered} elements, shape [${shape}] has ${elements(shape)}`);
     return {
       name: m.name,
       dtype,

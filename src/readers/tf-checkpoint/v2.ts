@@ -151,6 +151,8 @@ export function bundleTensor(bundle: Bundle, key: string, entry: BundleEntry, na
   if (entry.shape.unknownRank || shape.some((d) => d < 0))
     throw new FormatError(FORMAT, { file: bundle.indexPath, tensor: key }, `shape [${shape}] is not fully known`);
   const byteLength = elements(shape) * DTYPE_SIZE[dtype];
+  if (!Number.isSafeInteger(byteLength))
+    throw new FormatError(FORMAT, { file: bundle.indexPath, tensor: key }, `shape [${shape}] is too large`);
   if (entry.slices.length === 0) {
     if (entry.size !== byteLength)
       throw new FormatError(FORMAT, { file: bundle.shards[entry.shardId].path, tensor: key, offset: entry.offset }, `${entry.size} bytes stored, shape [${shape}] of ${dtype} needs ${byteLength}`);
@@ -179,6 +181,11 @@ export function bundleTensor(bundle: Bundle, key: string, entry: BundleEntry, na
       throw new FormatError(FORMAT, { file: bundle.shards[sub.shardId]?.path ?? bundle.indexPath, tensor: key, offset: sub.offset }, `slice holds ${sub.size} bytes, its box needs ${want}`);
     return { sub, box };
   });
+  // the slices must tile the tensor: their stored bytes add up to it (so that a corrupt shape
+  // cannot make the reader allocate more than the files hold)
+  const stored = parts.reduce((n, p) => n + p.sub.size, 0);
+  if (stored !== byteLength)
+    throw new FormatError(FORMAT, { file: bundle.indexPath, tensor: key }, `its slices hold ${stored} bytes, shape [${shape}] of ${dtype} needs ${byteLength}`);
   return {
     name,
     dtype,
