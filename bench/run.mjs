@@ -8,8 +8,10 @@ import { ROOT } from './lib.mjs';
 import * as startup from './suites/startup.mjs';
 import * as graphs from './suites/graphs.mjs';
 import * as writeSafetensors from './suites/write-safetensors.mjs';
+import * as writeTfjs from './suites/write-tfjs.mjs';
+import * as writeOnnx from './suites/write-onnx.mjs';
 
-const SUITES = [startup, graphs, writeSafetensors];
+const SUITES = [startup, graphs, writeSafetensors, writeTfjs, writeOnnx];
 
 const args = process.argv.slice(2);
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : undefined;

@@ -1,0 +1,60 @@
+// Writing full-size Inception-ResNet-v2 as a TensorFlow.js layers-model (about 223 MB of float32
+// in 4 MiB shards): `port convert` of a tfjs folder to a tfjs folder (read lazily, each tensor
+// read, laid out and written once, streamed into the shards), against `cp -r` of the same folder
+// (the cost of moving the bytes at all), and its peak RSS against the weights' size. Also the
+// writer alone, in-process, from a reader-bound model. Targets: wall <= 2x cp; peak RSS <= 1.5x
+// weights + 100 MB.
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildGraph, readModel, bindModel, seededModel, weightBytes, writeModel } from '../../dist/index.js';
+import { CACHE, CLI, median, row, runMeasured, timeCommand } from '../lib.mjs';
+
+export const name = 'write-tfjs';
+
+const RUNS = 3;
+
+const folderBytes = (dir) => readdirSync(dir).reduce((s, f) => s + statSync(join(dir, f)).size, 0);
+
+export async function run() {
+  const dir = join(CACHE, 'bench');
+  mkdirSync(dir, { recursive: true });
+  const src = join(dir, 'inception_resnet_v2.tfjs');
+  const model = seededModel(buildGraph('inception_resnet_v2'), { seed: 1 });
+  if (!existsSync(join(src, 'model.json'))) {
+    rmSync(src, { recursive: true, force: true });
+    await writeModel(model, src, { to: 'tfjs' });
+  }
+  const size = folderBytes(src);
+  const weights = weightBytes(model);
+  const out = join(dir, 'out.tfjs');
+  const copy = join(dir, 'copy.tfjs');
+  try {
+    rmSync(copy, { recursive: true, force: true });
+    const cp = timeCommand('bash', ['-c', `rm -rf '${copy}' && cp -r '${src}' '${copy}'`], RUNS);
+
+    const cli = [];
+    for (let i = 0; i < RUNS + 1; i++) cli.push(runMeasured(process.execPath, [CLI, 'convert', src, '--to', 'tfjs', '-o', out, '--force']));
+    const measured = cli.slice(1);
+    const wall = median(measured.map((m) => m.ms));
+    const rss = Math.max(...measured.map((m) => m.rss));
+
+    // In-process: reader -> tfjs scheme -> writer, without node start-up and the source's SHA-256.
+    const inProcess = [];
+    for (let i = 0; i < RUNS + 1; i++) {
+      const source = await readModel(src);
+      const t = performance.now();
+      await writeModel(bindModel(source).model, out, { to: 'tfjs', force: true });
+      inProcess.push(performance.now() - t);
+      await source.close();
+    }
+
+    return [
+      row(name, `port convert IRv2 tfjs -> tfjs (${(size / 2 ** 20).toFixed(0)} MiB)`, wall, 'ms', 'cp -r of the same folder', cp, '<= 2x cp'),
+      row(name, 'writeModel IRv2 tfjs, in-process', median(inProcess.slice(1)), 'ms', 'cp -r of the same folder', cp, '<= 2x cp'),
+      row(name, 'port convert IRv2 tfjs -> tfjs, peak RSS', rss, 'B', 'weights (float32)', weights, `<= 1.5x weights + 100 MB = ${((1.5 * weights + 100e6) / 2 ** 20).toFixed(0)} MiB`),
+    ];
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+    rmSync(copy, { recursive: true, force: true });
+  }
+}
