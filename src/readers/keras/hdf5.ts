@@ -1,0 +1,247 @@
+/**
+ * HDF5 files through h5wasm, run in a worker thread (worker-source.ts says why). This module is
+ * the client: it starts workers, keeps one healthy idle worker per h5wasm build for the next file,
+ * puts a time limit on every call, and turns every failure (HDF5 errors, wasm aborts, a dead or
+ * hung worker) into an `Hdf5Error`; the Keras reader rewraps those as FormatErrors naming the file
+ * and the layer.
+ *
+ * Two h5wasm builds: `h5wasm/node` opens real paths (Emscripten's NODERAWFS, which reads the file
+ * through Node's fs as HDF5 asks), the plain `h5wasm` build keeps files in its in-memory file
+ * system (MEMFS): the weights inside a `.keras` zip are opened from memory, never extracted to disk.
+ * Nothing here is imported by the CLI before a Keras file is opened.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Worker as WorkerType } from 'node:worker_threads';
+import { WORKER_SOURCE } from './worker-source.js';
+
+/** One object of an HDF5 file, as the worker lists it. */
+export interface H5Node {
+  /** Absolute path, `/` for the root group. */
+  readonly path: string;
+  readonly kind: 'group' | 'dataset' | 'other';
+  /** Attribute name -> decoded value (h5wasm's decoding), or the reason it could not be decoded. */
+  readonly attrs: Readonly<Record<string, { readonly value?: unknown; readonly error?: string }>>;
+  /** Names of a group's members (as HDF5 lists them: by name). */
+  readonly children?: readonly string[];
+  readonly dataset?: H5DatasetInfo;
+}
+
+export interface H5DatasetInfo {
+  /** Null for a dataset without a dataspace. */
+  readonly shape: readonly number[] | null;
+  /** HDF5 type class: 0 integer, 1 float, others (strings, compounds...) are not tensors. */
+  readonly type: number;
+  /** Bytes per element. */
+  readonly size: number;
+  readonly signed: boolean;
+  readonly littleEndian: boolean;
+  readonly vlen: boolean;
+  readonly chunks: readonly number[] | null;
+}
+
+/** Every failure of the HDF5 layer; `aborted` when the wasm instance died (abort, crash, time-out). */
+export class Hdf5Error extends Error {
+  constructor(
+    message: string,
+    readonly aborted = false,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'Hdf5Error';
+  }
+}
+
+export interface Hdf5Options {
+  /** Time limit of each call (open: the whole listing; read: one dataset), ms. Default 120 s. */
+  readonly timeoutMs?: number;
+}
+
+/** Objects listed at most (a Keras Inception-ResNet-v2 file holds about 2,500). */
+export const MAX_OBJECTS = 200_000;
+/** Group nesting at most (Keras files nest 3 to 6 deep); also stops cycles of hard links. */
+export const MAX_DEPTH = 64;
+const DEFAULT_TIMEOUT_MS = 120_000;
+
+type Build = 'node' | 'memory';
+
+/** The file URL of an h5wasm entry point, from its package.json `exports` (no import of h5wasm here). */
+function h5wasmUrl(build: Build): string {
+  const require = createRequire(import.meta.url);
+  for (const dir of require.resolve.paths('h5wasm') ?? []) {
+    const manifest = join(dir, 'h5wasm', 'package.json');
+    if (!existsSync(manifest)) continue;
+    const exports = (JSON.parse(readFileSync(manifest, 'utf8')) as { exports: Record<string, { import?: string } | string> }).exports;
+    const entry = exports[build === 'node' ? './node' : '.'];
+    const target = typeof entry === 'string' ? entry : entry?.import;
+    if (!target) break;
+    return pathToFileURL(join(dir, 'h5wasm', target)).href;
+  }
+  throw new Hdf5Error('the h5wasm package is not installed');
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+/** One worker with one h5wasm instance. */
+class H5Worker {
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  /** False once the worker died, timed out or its wasm instance aborted: never reused. */
+  healthy = true;
+
+  private constructor(
+    readonly build: Build,
+    private readonly worker: WorkerType,
+  ) {
+    worker.on('message', (msg: { id: number; result?: unknown; error?: { name: string; message: string } }) => {
+      const p = this.pending.get(msg.id);
+      if (!p) return;
+      this.pending.delete(msg.id);
+      clearTimeout(p.timer);
+      if (msg.error) {
+        // A wasm abort (RuntimeError: "Aborted(...)", "memory access out of bounds", "unreachable")
+        // leaves the instance unusable.
+        const aborted = msg.error.name === 'RuntimeError' || /Aborted\(|out of bounds|unreachable/.test(msg.error.message);
+        if (aborted) this.healthy = false;
+        p.reject(new Hdf5Error(cleanMessage(msg.error.message), aborted));
+      } else p.resolve(msg.result);
+    });
+    const fail = (why: string) => {
+      this.healthy = false;
+      for (const [id, p] of this.pending) {
+        clearTimeout(p.timer);
+        this.pending.delete(id);
+        p.reject(new Hdf5Error(why, true));
+      }
+    };
+    worker.on('error', (e) => fail(`the HDF5 worker failed: ${cleanMessage(e.message)}`));
+    worker.on('exit', (code) => fail(`the HDF5 worker exited (code ${code})`));
+  }
+
+  static async start(build: Build): Promise<H5Worker> {
+    const { Worker } = await import('node:worker_threads');
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { url: h5wasmUrl(build), maxNodes: MAX_OBJECTS, maxDepth: MAX_DEPTH },
+      // h5wasm prints "Aborted(...)" and similar to stderr; keep that out of the CLI's output.
+      stdout: true,
+      stderr: true,
+    });
+    worker.stdout.resume();
+    worker.stderr.resume();
+    return new H5Worker(build, worker);
+  }
+
+  call<T>(op: string, args: Record<string, unknown>, timeoutMs: number, transfer: ArrayBuffer[] = []): Promise<T> {
+    if (!this.healthy) return Promise.reject(new Hdf5Error('the HDF5 worker is no longer usable', true));
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        this.healthy = false;
+        void this.worker.terminate();
+        reject(new Hdf5Error(`HDF5 did not answer within ${(timeoutMs / 1000).toFixed(1)} s (${op})`, true));
+      }, timeoutMs);
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      this.worker.postMessage({ id, op, ...args }, transfer);
+    });
+  }
+
+  ref(): void {
+    this.worker.ref();
+  }
+  unref(): void {
+    this.worker.unref();
+  }
+  async terminate(): Promise<void> {
+    this.healthy = false;
+    await this.worker.terminate();
+  }
+}
+
+/** HDF5's multi-line diagnostics, reduced to their first line and the innermost "minor" reason. */
+function cleanMessage(message: string): string {
+  const lines = message.split('\n').map((l) => l.trim()).filter(Boolean);
+  const minors = lines.filter((l) => l.startsWith('minor:')).map((l) => l.slice(6).trim());
+  const first = lines[0] ?? message;
+  const head = first.startsWith('HDF5-DIAG') ? (lines.find((l) => /^#\d+/.test(l)) ?? first).replace(/^#\d+:\s*\S+ line \d+ in /, '') : first;
+  return minors.length ? `${head} (${minors.at(-1)})` : head;
+}
+
+/** One idle healthy worker per build, reused by the next file (h5wasm takes about 0.5 s to start). */
+const idle = new Map<Build, H5Worker>();
+
+async function acquire(build: Build): Promise<H5Worker> {
+  const w = idle.get(build);
+  if (w) {
+    idle.delete(build);
+    w.ref();
+    return w;
+  }
+  return H5Worker.start(build);
+}
+
+async function release(w: H5Worker): Promise<void> {
+  if (w.healthy && !idle.has(w.build)) {
+    w.unref();
+    idle.set(w.build, w);
+  } else await w.terminate();
+}
+
+/** An open HDF5 file: its objects, and the bytes of any dataset on request. */
+export interface Hdf5File {
+  readonly nodes: ReadonlyMap<string, H5Node>;
+  /** Raw bytes of a numeric dataset, in the file's byte order; at most `maxBytes`. */
+  read(path: string, maxBytes: number): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+export type Hdf5Source = { readonly path: string } | { readonly bytes: Uint8Array; readonly name: string };
+
+/** Opens an HDF5 file in a worker and lists its objects. Throws Hdf5Error. */
+export async function openHdf5(source: Hdf5Source, options: Hdf5Options = {}): Promise<Hdf5File> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const build: Build = 'path' in source ? 'node' : 'memory';
+  const worker = await acquire(build);
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    try {
+      if (worker.healthy) await worker.call('close', {}, timeoutMs);
+    } catch {
+      worker.healthy = false;
+    }
+    await release(worker);
+  };
+  try {
+    const args = 'path' in source ? { path: source.path } : { bytes: source.bytes, name: source.name.replace(/[^\w.-]/g, '_') };
+    const transfer = 'bytes' in source ? [source.bytes.buffer as ArrayBuffer] : [];
+    const list = await worker.call<H5Node[]>('open', args, timeoutMs, transfer);
+    const nodes = new Map(list.map((n) => [n.path, n]));
+    return {
+      nodes,
+      read: async (path, maxBytes) => {
+        if (closed) throw new Hdf5Error('the file is closed');
+        return worker.call<Uint8Array>('read', { path, maxBytes }, timeoutMs);
+      },
+      close,
+    };
+  } catch (e) {
+    await close();
+    throw e instanceof Hdf5Error ? e : new Hdf5Error((e as Error).message, false, { cause: e });
+  }
+}
+
+/** Stops the idle workers (tests; the CLI's idle workers never keep the process alive). */
+export async function shutdownHdf5Workers(): Promise<void> {
+  const ws = [...idle.values()];
+  idle.clear();
+  await Promise.all(ws.map((w) => w.terminate()));
+}
