@@ -3,7 +3,7 @@
  * fixtures/timm_fixtures.py in the 'torch' environment; and the logits comparisons the timm and
  * safetensors tests share.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Arch } from '../../src/graphs/ir.js';
 import { readNpy, writeNpy } from '../../src/io/npy.js';
@@ -35,7 +35,11 @@ export interface TimmJob {
 export async function timmLogits(py: Python, dir: string, jobs: readonly TimmJob[]): Promise<Float32Array[]> {
   const jobsFile = join(dir, `jobs-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
   writeFileSync(jobsFile, JSON.stringify(jobs));
-  py.run(TIMM_SCRIPT, ['run', '--jobs', jobsFile]);
+  try {
+    py.run(TIMM_SCRIPT, ['run', '--jobs', jobsFile]);
+  } finally {
+    rmSync(jobsFile, { force: true });
+  }
   return Promise.all(jobs.map(async (j) => (await readNpy(j.out)).data));
 }
 

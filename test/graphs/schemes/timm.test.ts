@@ -4,7 +4,7 @@
  * forward pass against onnxruntime on our ONNX of the same canonical model; and timm's own files
  * read back.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -270,7 +270,23 @@ describe.skipIf(!py.ok)(`timm full size (cached)${noTorch}`, () => {
       if (readyFixture(dir, arch)) continue;
       py.run(TIMM_SCRIPT, ['make', '--arch', arch, '--out', dir, '--onnx', '--input', input], { timeoutMs: 30 * 60_000 });
     }
-    for (const arch of ARCHS) expect(readyFixture(dir, arch)).toBe(true);
+    // The ONNX exports are what the ONNX-reader tests start from: check them with onnxruntime once.
+    const x = defaultInput();
+    for (const arch of ARCHS) {
+      expect(readyFixture(dir, arch)).toBe(true);
+      const ref = (await readNpy(join(dir, `timm_${arch}.logits.npy`))).data;
+      assertNonDegenerate(ref);
+      for (const opset of [13, 17])
+        for (const kind of ['bn', 'folded']) {
+          const path = join(dir, `timm_${arch}.opset${opset}.${kind}.onnx`);
+          expect(readFileSync(path).includes('BatchNormalization'), path).toBe(kind === 'bn');
+          const ort = (await runOnnx(path, x)).outputs.get('logits')!.data;
+          const diff = maxAbsDiff(ort, ref);
+          console.log(`timm_${arch}.opset${opset}.${kind}.onnx: max |onnxruntime - torch| = ${diff.toExponential(2)}`);
+          expect(diff, path).toBeLessThan(1e-4);
+          expect(topK(ort)).toEqual(topK(ref));
+        }
+    }
   }, 3_600_000);
 
   it.skipIf(!hasOnnxWriter())(`our timm files from seeded models: torch (strict load) = onnxruntime on our ONNX, 1e-4, same top-5${hasOnnxWriter() ? '' : ` (skipped: ${noOnnx})`}`, async () => {
