@@ -19,6 +19,7 @@ import type { CanonicalModel } from '../model.js';
 import type { BindModelOptions, ReadModelOptions } from '../api.js';
 import type { SourceModel } from '../readers/types.js';
 import { readNpy } from '../io/npy.js';
+import { float16BitsToFloat32, toFloat16 } from '../tensor.js';
 import {
   blockTolerance,
   compareOutputs,
@@ -275,13 +276,31 @@ export async function checkParity(model: string, options: CheckParityOptions = {
             canonical: lazy(() => canonicalOf(options.against as string, options.againstRead)),
           }
         : { label: 'against', canonical: async () => options.against as CanonicalModel };
+  const besideFiles: string[] = [];
   const work = await mkdtemp(join(options.workDir ?? tmpdir(), 'weightport-parity-'));
   try {
     const written = new Map<string, string>();
+    const exposedCopies = new Map<string, string>();
+    /** How a model file is named in the report (copies by their original). */
+    const shown = new Map<string, string>();
+    let graph: Graph | undefined;
     /** The file of `side` that engines of `kind` run: the file itself, or one written for the check. */
     const fileFor = async (side: Side, kind: ModelKind): Promise<{ path: string; written: boolean }> => {
-      if (side.path && side.kind === kind) return { path: side.path, written: false };
       const key = `${side.label}:${kind}`;
+      if (side.path && side.kind === kind) {
+        // --layers on an ONNX file without block outputs: a copy that exposes them.
+        if (!(layers && kind === 'onnx' && graph)) return { path: side.path, written: false };
+        if (!exposedCopies.has(key)) {
+          const t = performance.now();
+          const { exposeOnnxBlocks } = await import('./expose.js');
+          const copy = await exposeOnnxBlocks(side.path, graph, work).catch(() => undefined);
+          if (copy && !copy.path.startsWith(work)) besideFiles.push(copy.path);
+          exposedCopies.set(key, copy?.path ?? side.path);
+          if (copy) shown.set(copy.path, `${side.path} (a copy with ${copy.blocks} block outputs)`);
+          prepareMs += performance.now() - t;
+        }
+        return { path: exposedCopies.get(key)!, written: false };
+      }
       let path = written.get(key);
       if (!path) {
         const m = await side.canonical();
@@ -302,7 +321,6 @@ export async function checkParity(model: string, options: CheckParityOptions = {
     // The graph gives the block order, the output kind (logits or probabilities) and the input
     // size. It comes from a model that has to be read anyway; else the checked file is read for
     // it, and without it (no reader for the format) blocks follow the reference's output order.
-    let graph: Graph | undefined;
     if (!checked.kind || (!against && !options.reference)) graph = (await checked.canonical()).graph;
     else if (against && !against.kind) graph = (await against.canonical()).graph;
     else
@@ -380,7 +398,7 @@ export async function checkParity(model: string, options: CheckParityOptions = {
           engine: p.engine.name,
           role: p.role,
           status: 'ran',
-          model: p.model,
+          model: shown.get(p.model) ?? p.model,
           modelKind: p.engine.kind,
           written: p.written,
           device: run.device,
@@ -439,6 +457,56 @@ export async function checkParity(model: string, options: CheckParityOptions = {
     };
   } finally {
     await Promise.all(opened.map((s) => s.close().catch(() => undefined)));
+    await Promise.all(besideFiles.map((f) => rm(f, { force: true })));
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** Options of `checkConversion`: those the conversion used, and the check's own. */
+export interface CheckConversionOptions extends ReadModelOptions, BindModelOptions {
+  /** Element type the conversion wrote: float16 outputs are compared with the source rounded to float16. */
+  readonly dtype?: 'float32' | 'float16';
+  readonly atol?: number;
+  readonly engines?: CheckParityOptions['engines'];
+  readonly layers?: boolean;
+  readonly onProgress?: (message: string) => void;
+}
+
+/**
+ * The check of `port convert --check`: the written model (`output`) run as it is (or read back,
+ * for formats no engine runs) against the source (`input`), read and bound again with the
+ * conversion's options and written in another format for another engine.
+ */
+export async function checkConversion(input: string, output: string, options: CheckConversionOptions = {}): Promise<ParityReport> {
+  const { readModel, bindModel } = await import('../api.js');
+  const source = await readModel(input, options);
+  try {
+    let { model } = bindModel(source, options);
+    if (options.dtype === 'float16') model = roundedToFloat16(model);
+    return await checkParity(output, {
+      against: model,
+      atol: options.atol,
+      engines: options.engines,
+      layers: options.layers,
+      onProgress: options.onProgress,
+    });
+  } finally {
+    await source.close();
+  }
+}
+
+/** The model with every weight rounded to float16 and back: what a float16 file holds. */
+export function roundedToFloat16(model: CanonicalModel): CanonicalModel {
+  return {
+    ...model,
+    params: model.params.map((p) => ({
+      ...p,
+      read: async () => {
+        const h = toFloat16(await p.read());
+        const out = new Float32Array(h.length);
+        for (let i = 0; i < h.length; i++) out[i] = float16BitsToFloat32(h[i]);
+        return out;
+      },
+    })),
+  };
 }

@@ -37,6 +37,17 @@ describe('first diverging layer', () => {
     expect(report.warnings).toEqual([]);
   });
 
+  it('an ONNX file written without block outputs gets them exposed for the search', async () => {
+    const bug = PORTING_BUGS.find((b) => b.block === 'Mixed_6b')!;
+    const right = seededModel(buildGraph(bug.arch, { widthDivisor: 8 }), { seed: 3 });
+    const path = join(dir, 'plain.onnx');
+    await writeModel(bug.inject(right), path, { to: 'onnx' });
+    const report = await checkParity(path, { against: right, layers: true });
+    expect(report.verdict).toBe('fail');
+    expect(report.comparisons[0].firstDivergence?.block).toBe('Mixed_6b');
+    expect(report.engines.find((e) => e.engine === 'ort')!.model).toMatch(/plain\.onnx \(a copy with \d+ block outputs\)/);
+  });
+
   const cases = PORTING_BUGS.flatMap((b) => (['onnx', 'tfjs'] as const).map((side) => [`${b.name} (buggy side: ${side})`, b, side] as const));
   it.each(cases)('%s: caught and put at its block', async (label, bug, side) => {
     const right = seededModel(buildGraph(bug.arch, { widthDivisor: 8, classes: bug.classes ?? 1000 }), { seed: 3 });

@@ -5,17 +5,17 @@
  * download) to check that the plot and the tables render.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildGraph, seededModel, writeModel } from '../../src/index.js';
 import { checkParity } from '../../src/parity/check.js';
 import { renderReport, type ParityReport } from '../../src/parity/report.js';
-import { python, ROOT } from '../helpers/python.js';
+import { browserAvailable, CHROMIUM, CHROMIUM_FLAGS } from '../helpers/browser.js';
+import { python } from '../helpers/python.js';
 import { PORTING_BUGS } from './porting-bugs.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const dir = mkdtempSync(join(tmpdir(), 'weightport-report-'));
 let report: ParityReport;
 
@@ -74,16 +74,15 @@ print(json.dumps({"tag": root.tag, "tests": int(s.get("tests")), "failures": int
 });
 
 describe('HTML report in a real browser', () => {
-  const setup = existsSync(CHROMIUM) ? { status: 0, stderr: '' } : spawnSync('bash', [join(ROOT, 'scripts/chromium.sh')], { encoding: 'utf8', timeout: 10 * 60_000 });
-  const reason = existsSync(CHROMIUM) ? '' : `(skipped: ${CHROMIUM} is missing and scripts/chromium.sh failed: ${(setup.stderr ?? '').trim().split('\n').at(-1)})`;
-  it.skipIf(!existsSync(CHROMIUM))(`renders the plot, the tables and the verdict in headless Chromium ${reason}`, async () => {
+  const skip = browserAvailable();
+  it.skipIf(Boolean(skip))(`renders the plot, the tables and the verdict in headless Chromium ${skip}`, async () => {
     const html = renderReport(report, 'html');
     const page = join(dir, 'report.html');
     writeFileSync(page, html);
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+      args: CHROMIUM_FLAGS,
     });
     try {
       const tab = await browser.newPage({ viewport: { width: 1200, height: 900 } });

@@ -105,3 +105,34 @@ export const parityCommand: CommandModule<object, ParityArgs> = {
     }
   },
 };
+
+/**
+ * `port convert --check`: checks the written model against the source (parity/check.ts
+ * `checkConversion`) and returns the report, with the lines to print; the caller prints them and
+ * calls `failOnMismatch` after its own output.
+ */
+export async function checkAfterConvert(
+  input: string,
+  output: string,
+  options: import('../../parity/check.js').CheckConversionOptions,
+): Promise<{ report: import('../../parity/report.js').ParityReport; text: string }> {
+  const { checkConversion } = await import('../../parity/check.js');
+  const { comparisonLine } = await import('../../parity/report.js');
+  const verbose = Boolean(process.stderr.isTTY && !process.env.CI);
+  const report = await checkConversion(input, output, { ...options, onProgress: verbose ? (m) => process.stderr.write(`${m}\n`) : undefined });
+  const lines = [`parity: ${output} against ${report.reference.description}`, ...report.comparisons.map(comparisonLine), ...report.warnings.map((w) => `warning: ${w}`)];
+  lines.push(`parity ${report.verdict === 'pass' ? 'PASS' : 'FAIL'} in ${(report.timing.totalMs / 1000).toFixed(1)} s`);
+  return { report, text: lines.join('\n') + '\n' };
+}
+
+/** Throws ParityError (exit code 1) when a conversion check failed. */
+export async function failOnMismatch(report: import('../../parity/report.js').ParityReport, output: string, input: string): Promise<void> {
+  if (report.verdict === 'pass') return;
+  const { ParityError } = await import('../../errors.js');
+  const bad = report.comparisons.find((c) => !c.pass);
+  throw new ParityError(
+    `${output} does not match ${input}: ${bad ? `${bad.name} vs ${bad.referenceName}: ${bad.reason ?? 'outputs differ'}` : (report.warnings.at(-1) ?? 'nothing compared')}; run \`port parity ${output} --against ${input} --layers\` to find the first diverging block`,
+    undefined,
+    bad?.output?.maxAbs ?? NaN,
+  );
+}
