@@ -15,7 +15,7 @@ import { foldBatchNorm, withClasses, withSoftmax } from '../../src/graphs/transf
 import { createModel, readAll, type CanonicalModel } from '../../src/model.js';
 import { defaultInput } from '../../src/parity/input.js';
 import { runOnnx } from '../../src/parity/ort.js';
-import { bytesOf } from '../../src/tensor.js';
+import { bytesOf, float32ToFloat16Bits } from '../../src/tensor.js';
 import { WRITERS } from '../../src/writers/index.js';
 import {
   DEFAULT_OPSET,
@@ -27,7 +27,7 @@ import {
   toFloat16Checked,
   valueNames,
 } from '../../src/writers/onnx/index.js';
-import { loadOnnxProto, varint } from '../../src/writers/onnx/proto.js';
+import { varint } from '../../src/writers/onnx/proto.js';
 import { python } from '../helpers/python.js';
 import { tfReferences, type ReferenceOutputs } from '../helpers/tf-reference.js';
 import { compareLogits, FLOAT16_TOLERANCE, FLOAT32_TOLERANCE, degeneracy } from './onnx-compare.js';
@@ -166,8 +166,21 @@ describe('onnx writer: options and encoding', () => {
     expect(placeTensors([10], undefined)).toEqual([{ kind: 'inline', length: 10 }]);
   });
 
+  it('float16 conversion is bit for bit float32ToFloat16Bits (round to nearest even), every exponent', () => {
+    // Every sign/exponent/top-mantissa pattern, with low bits at and around the rounding points.
+    const lows = [0, 0x0fff, 0x1000, 0x1001, 0x2000, 0x3000, 0xe000, 0xffff];
+    const bits = new Uint32Array(0x10000 * lows.length);
+    for (let hi = 0; hi < 0x10000; hi++) lows.forEach((lo, j) => (bits[hi * lows.length + j] = ((hi << 16) | lo) >>> 0));
+    const values = new Float32Array(bits.buffer).filter((x) => Number.isNaN(x) || !Number.isFinite(x) || Math.abs(x) < 65520);
+    const expected = Uint16Array.from(values, (x) => float32ToFloat16Bits(x));
+    const got = toFloat16Checked(values, 'w');
+    const nan = (h: number) => (h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0;
+    for (let i = 0; i < values.length; i++) if (got[i] !== expected[i] && !(nan(got[i]) && nan(expected[i]))) expect([values[i], got[i]]).toEqual([values[i], expected[i]]);
+  });
+
   it('float16 conversion refuses values float16 cannot hold, naming the tensor', () => {
-    expect([...toFloat16Checked(Float32Array.of(1, -2, 65504, 1e-8, 0), 'w')]).toEqual([0x3c00, 0xc000, 0x7bff, 0, 0]);
+    expect([...toFloat16Checked(Float32Array.of(1, -2, 65504, 65519, 1e-8, -0), 'w')]).toEqual([0x3c00, 0xc000, 0x7bff, 0x7bff, 0, 0x8000]);
+    expect(() => toFloat16Checked(Float32Array.of(65520), 'w')).toThrow(UsageError);
     expect(() => toFloat16Checked(Float32Array.of(1, 70000), 'Logits/Logits/weights')).toThrow(/70000 in Logits\/Logits\/weights/);
   });
 
@@ -188,7 +201,7 @@ describe('onnx writer: options and encoding', () => {
     expect(progress.map(([d]) => d)).toEqual(source.params.map((_, i) => i + 1));
     expect(progress.every(([, t]) => t === source.params.length)).toBe(true);
 
-    const onnx = await loadOnnxProto();
+    const { onnx } = (await import('onnx-proto')).default; // generated from onnx.proto: an independent decoder
     const m = onnx.ModelProto.decode(readFileSync(out));
     expect(m.producerName).toBe('weightport');
     expect(m.producerVersion).toBe(PACKAGE_VERSION);
@@ -202,7 +215,7 @@ describe('onnx writer: options and encoding', () => {
     const source = thinModel('inception_v4');
     const out = join(DIR, 'f16-decoded.onnx');
     await onnxWriter.write(source, out, { dtype: 'float16' });
-    const onnx = await loadOnnxProto();
+    const { onnx } = (await import('onnx-proto')).default; // generated from onnx.proto: an independent decoder
     const m = onnx.ModelProto.decode(readFileSync(out));
     const values = await readAll(source);
     for (const t of m.graph!.initializer!.slice(0, 50)) {

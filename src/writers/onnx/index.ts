@@ -6,7 +6,7 @@
  * into `<out>.data`), with the next one read while the current one is written. Memory stays at
  * about two tensors beyond the source's own, whatever the model's size.
  *
- * protobufjs (onnx-proto) is imported inside `write`: `port --help` must not load it.
+ * protobufjs is imported inside `write`: `port --help` must not load it.
  */
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -20,7 +20,7 @@ import type { WriteOptions, WriteResult, Writer } from '../types.js';
 import { toFloat16Checked } from './float16.js';
 import { emitGraph, type OnnxGraph } from './graph.js';
 import { metadataProps } from './metadata.js';
-import { encodeModel, loadOnnxProto, type Placement } from './proto.js';
+import { encodeModel, loadProtobuf, type Placement } from './proto.js';
 import { openSink } from './sink.js';
 
 export { toFloat16Checked, FLOAT16_MAX } from './float16.js';
@@ -116,7 +116,7 @@ async function write(model: CanonicalModel, outPath: string, options: WriteOptio
   });
   const lengths = graph.initializers.map((t) => sizeOf(t.dims) * (o.dtype === 'float16' ? 2 : 4));
 
-  const [onnx, producerVersion] = await Promise.all([loadOnnxProto(), packageVersion()]);
+  const [writer, producerVersion] = await Promise.all([loadProtobuf(), packageVersion()]);
   const info = {
     irVersion: IR_VERSION_OF_OPSET[o.opset],
     opset: o.opset,
@@ -134,11 +134,11 @@ async function write(model: CanonicalModel, outPath: string, options: WriteOptio
   const place = (external: boolean) => placeTensors(lengths, external ? basename(dataPath) : undefined);
   let external = o.externalData;
   let placements = place(external);
-  let encoded = encodeModel(onnx, graph, info, placements);
+  let encoded = encodeModel(writer, graph, info, placements);
   if (!external && encoded.size > PROTOBUF_MAX_BYTES) {
     external = true;
     placements = place(true);
-    encoded = encodeModel(onnx, graph, info, placements);
+    encoded = encodeModel(writer, graph, info, placements);
   }
   const targets = external ? [outPath, dataPath] : [outPath];
 

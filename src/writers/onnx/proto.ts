@@ -1,8 +1,10 @@
 /**
- * ModelProto framing for streaming: protobufjs (onnx-proto, ONNX IR 8 schema) encodes everything
- * but the tensor bytes; this module frames those pieces by hand so that each initializer's data
- * can be written straight from the parameter's array, one tensor at a time, never holding the
- * whole model in memory.
+ * The ModelProto, encoded for streaming: protobufjs's Writer encodes every message but the tensor
+ * bytes, field by field after onnx/onnx.proto; the tensors' framing is computed from their sizes,
+ * so that each initializer's data can be written straight from the parameter's array, one tensor
+ * at a time, never holding the whole model in memory. (A generated schema such as onnx-proto's
+ * would only add start-up time and pin an older IR; the decoding tests use it as an independent
+ * reader.)
  *
  * Protobuf wire format (https://protobuf.dev/programming-guides/encoding/): a message is a
  * sequence of fields, `key = field_number << 3 | wire_type` as a varint, then the value; an
@@ -19,20 +21,31 @@
  *                                      input[11] output[12]
  *               opset_import[8] metadata_props[14]
  */
-import type { OnnxAttribute, OnnxGraph, OnnxNode, OnnxValueInfo } from './graph.js';
+import type { OnnxAttribute, OnnxGraph, OnnxInitializer, OnnxNode, OnnxValueInfo } from './graph.js';
 
-/** Field numbers (onnx/onnx.proto) of the fields framed by hand. */
+/** Protobuf wire types. */
+const WIRE = { varint: 0, len: 2, i32: 5 } as const;
+
+const key = (field: number, wire: number): number => (field << 3) | wire;
+
+/**
+ * Field numbers of the messages written, from onnx/onnx.proto (the same in IR 7 to 10; checked
+ * against the onnx package's descriptors).
+ */
 export const FIELD = {
-  /** ModelProto.graph */
-  modelGraph: 7,
-  /** GraphProto.initializer (repeated TensorProto) */
-  graphInitializer: 5,
-  /** TensorProto.raw_data */
-  tensorRawData: 9,
+  model: { irVersion: 1, producerName: 2, producerVersion: 3, docString: 6, graph: 7, opsetImport: 8, metadataProps: 14 },
+  operatorSetId: { domain: 1, version: 2 },
+  stringStringEntry: { key: 1, value: 2 },
+  graph: { node: 1, name: 2, initializer: 5, input: 11, output: 12 },
+  node: { input: 1, output: 2, name: 3, opType: 4, attribute: 5, docString: 6 },
+  attribute: { name: 1, f: 2, i: 3, ints: 8, type: 20 },
+  valueInfo: { name: 1, type: 2 },
+  typeProto: { tensorType: 1 },
+  typeTensor: { elemType: 1, shape: 2 },
+  tensorShape: { dim: 1 },
+  dimension: { dimValue: 1, dimParam: 2 },
+  tensor: { dims: 1, dataType: 2, name: 8, rawData: 9, externalData: 13, dataLocation: 14 },
 } as const;
-
-/** Protobuf wire type of length-delimited fields. */
-const WIRE_LEN = 2;
 
 /** TensorProto.DataLocation.EXTERNAL (onnx/onnx.proto). */
 const DATA_LOCATION_EXTERNAL = 1;
@@ -53,7 +66,7 @@ export function varint(n: number): Uint8Array {
 }
 
 /** The key and length prefix of a length-delimited field holding `length` bytes. */
-export const lengthPrefix = (field: number, length: number): Uint8Array => concat([varint((field << 3) | WIRE_LEN), varint(length)]);
+export const lengthPrefix = (field: number, length: number): Uint8Array => concat([varint(key(field, WIRE.len)), varint(length)]);
 
 export function concat(parts: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
@@ -65,13 +78,81 @@ export function concat(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** The generated onnx-proto module (protobufjs 6 static code); loaded only by `write`. */
-export type OnnxProto = typeof import('onnx-proto').onnx;
+/** protobufjs's minimal runtime (its Writer only: about 10 ms to load, against 70 for a generated schema). */
+type Protobuf = typeof import('protobufjs/minimal.js');
+type PbWriter = ReturnType<Protobuf['Writer']['create']>;
 
-export async function loadOnnxProto(): Promise<OnnxProto> {
-  const mod = await import('onnx-proto');
-  // A CommonJS module that assigns module.exports: Node exposes it as the default export only.
-  return (mod.default ?? mod).onnx;
+/** Creates protobuf writers; protobufjs loads here, inside `write`, never at import time. */
+export type WriterFactory = () => PbWriter;
+
+export async function loadProtobuf(): Promise<WriterFactory> {
+  const mod = await import('protobufjs/minimal.js');
+  // A CommonJS module that assigns module.exports: Node exposes it as the default export.
+  const pb = ((mod as { default?: Protobuf }).default ?? mod) as Protobuf;
+  return () => pb.Writer.create();
+}
+
+const string = (w: PbWriter, field: number, value: string) => w.uint32(key(field, WIRE.len)).string(value);
+const int64 = (w: PbWriter, field: number, value: number) => w.uint32(key(field, WIRE.varint)).int64(value);
+const message = (w: PbWriter, field: number, body: (w: PbWriter) => void) => {
+  w.uint32(key(field, WIRE.len)).fork();
+  body(w);
+  w.ldelim();
+};
+
+function attribute(w: PbWriter, a: OnnxAttribute) {
+  const F = FIELD.attribute;
+  string(w, F.name, a.name);
+  w.uint32(key(F.type, WIRE.varint)).int32(ATTRIBUTE_TYPE[a.type]);
+  if (a.type === 'float') w.uint32(key(F.f, WIRE.i32)).float(a.value);
+  else if (a.type === 'int') int64(w, F.i, a.value);
+  else for (const v of a.value) int64(w, F.ints, v); // proto2 repeated scalars: unpacked
+}
+
+function node(w: PbWriter, n: OnnxNode) {
+  const F = FIELD.node;
+  for (const i of n.inputs) string(w, F.input, i);
+  for (const o of n.outputs) string(w, F.output, o);
+  string(w, F.name, n.name);
+  string(w, F.opType, n.opType);
+  for (const a of n.attributes) message(w, F.attribute, (w) => attribute(w, a));
+  if (n.docString) string(w, F.docString, n.docString);
+}
+
+function valueInfo(w: PbWriter, v: OnnxValueInfo, elemType: number) {
+  string(w, FIELD.valueInfo.name, v.name);
+  message(w, FIELD.valueInfo.type, (w) =>
+    message(w, FIELD.typeProto.tensorType, (w) => {
+      w.uint32(key(FIELD.typeTensor.elemType, WIRE.varint)).int32(elemType);
+      message(w, FIELD.typeTensor.shape, (w) => {
+        for (const d of v.dims)
+          message(w, FIELD.tensorShape.dim, (w) =>
+            typeof d === 'string' ? string(w, FIELD.dimension.dimParam, d) : int64(w, FIELD.dimension.dimValue, d),
+          );
+      });
+    }),
+  );
+}
+
+const entry = (w: PbWriter, field: number, k: string, v: string) =>
+  message(w, field, (w) => {
+    string(w, FIELD.stringStringEntry.key, k);
+    string(w, FIELD.stringStringEntry.value, v);
+  });
+
+/** A TensorProto's fields but raw_data: dims, data_type, name, and where the data lives. */
+function tensorHeader(w: PbWriter, t: OnnxInitializer, p: Placement) {
+  const F = FIELD.tensor;
+  for (const d of t.dims) int64(w, F.dims, d);
+  w.uint32(key(F.dataType, WIRE.varint)).int32(t.dataType);
+  string(w, F.name, t.name);
+  if (p.kind === 'external') {
+    // onnx/onnx.proto, "external_data": location relative to the model's folder, offset and length in bytes.
+    entry(w, F.externalData, 'location', p.location);
+    entry(w, F.externalData, 'offset', String(p.offset));
+    entry(w, F.externalData, 'length', String(p.length));
+    w.uint32(key(F.dataLocation, WIRE.varint)).int32(DATA_LOCATION_EXTERNAL);
+  }
 }
 
 export interface ModelInfo {
@@ -99,78 +180,50 @@ export interface EncodedModel {
   readonly size: number;
 }
 
-function attributeProto(a: OnnxAttribute) {
-  const type = ATTRIBUTE_TYPE[a.type];
-  if (a.type === 'float') return { name: a.name, type, f: a.value };
-  if (a.type === 'int') return { name: a.name, type, i: a.value };
-  return { name: a.name, type, ints: [...a.value] };
-}
-
-const nodeProto = (n: OnnxNode) => ({
-  name: n.name,
-  opType: n.opType,
-  input: [...n.inputs],
-  output: [...n.outputs],
-  attribute: n.attributes.map(attributeProto),
-  ...(n.docString ? { docString: n.docString } : {}),
-});
-
-const valueInfoProto = (v: OnnxValueInfo, elemType: number) => ({
-  name: v.name,
-  type: {
-    tensorType: {
-      elemType,
-      shape: { dim: v.dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) },
-    },
-  },
-});
-
 /**
  * Encodes the model around the tensor bytes. `placements` follows `graph.initializers`; sizes are
  * known before any data is read, so every length prefix is written before the data it frames.
  */
-export function encodeModel(onnx: OnnxProto, graph: OnnxGraph, info: ModelInfo, placements: readonly Placement[]): EncodedModel {
+export function encodeModel(writer: WriterFactory, graph: OnnxGraph, info: ModelInfo, placements: readonly Placement[]): EncodedModel {
   if (placements.length !== graph.initializers.length) throw new Error('one placement per initializer');
-  const f32 = onnx.TensorProto.DataType.FLOAT;
-  const modelHead = onnx.ModelProto.encode({
-    irVersion: info.irVersion,
-    producerName: info.producerName,
-    producerVersion: info.producerVersion,
-    docString: info.docString,
-  }).finish();
-  const graphHead = onnx.GraphProto.encode({ node: graph.nodes.map(nodeProto), name: graph.name }).finish();
+  const FLOAT = 1; // TensorProto.DataType.FLOAT: the graph takes and returns float32
+  const encode = (body: (w: PbWriter) => void): Uint8Array => {
+    const w = writer();
+    body(w);
+    return w.finish();
+  };
+  const M = FIELD.model;
+  const modelHead = encode((w) => {
+    int64(w, M.irVersion, info.irVersion);
+    string(w, M.producerName, info.producerName);
+    string(w, M.producerVersion, info.producerVersion);
+    string(w, M.docString, info.docString);
+  });
+  const graphHead = encode((w) => {
+    for (const n of graph.nodes) message(w, FIELD.graph.node, (w) => node(w, n));
+    string(w, FIELD.graph.name, graph.name);
+  });
   const tensorHeads = graph.initializers.map((t, i) => {
     const p = placements[i];
-    const fields = onnx.TensorProto.encode({
-      dims: [...t.dims],
-      dataType: t.dataType,
-      name: t.name,
-      ...(p.kind === 'external'
-        ? {
-            externalData: [
-              { key: 'location', value: p.location },
-              { key: 'offset', value: String(p.offset) },
-              { key: 'length', value: String(p.length) },
-            ],
-            dataLocation: DATA_LOCATION_EXTERNAL,
-          }
-        : {}),
-    }).finish();
-    const raw = p.kind === 'inline' ? lengthPrefix(FIELD.tensorRawData, p.length) : new Uint8Array(0);
+    const fields = encode((w) => tensorHeader(w, t, p));
+    const raw = p.kind === 'inline' ? lengthPrefix(FIELD.tensor.rawData, p.length) : new Uint8Array(0);
     const tensorSize = fields.length + raw.length + (p.kind === 'inline' ? p.length : 0);
-    return concat([lengthPrefix(FIELD.graphInitializer, tensorSize), fields, raw]);
+    return concat([lengthPrefix(FIELD.graph.initializer, tensorSize), fields, raw]);
   });
-  const graphTail = onnx.GraphProto.encode({
-    input: graph.inputs.map((v) => valueInfoProto(v, f32)),
-    output: graph.outputs.map((v) => valueInfoProto(v, f32)),
-  }).finish();
-  const modelTail = onnx.ModelProto.encode({
-    opsetImport: [{ domain: '', version: info.opset }],
-    metadataProps: info.metadata.map(([key, value]) => ({ key, value })),
-  }).finish();
+  const graphTail = encode((w) => {
+    for (const v of graph.inputs) message(w, FIELD.graph.input, (w) => valueInfo(w, v, FLOAT));
+    for (const v of graph.outputs) message(w, FIELD.graph.output, (w) => valueInfo(w, v, FLOAT));
+  });
+  const modelTail = encode((w) => {
+    message(w, M.opsetImport, (w) => {
+      string(w, FIELD.operatorSetId.domain, ''); // the default domain, ai.onnx
+      int64(w, FIELD.operatorSetId.version, info.opset);
+    });
+    for (const [k, v] of info.metadata) entry(w, M.metadataProps, k, v);
+  });
   const inlineBytes = placements.reduce((s, p) => s + (p.kind === 'inline' ? p.length : 0), 0);
   const graphSize = graphHead.length + tensorHeads.reduce((s, h) => s + h.length, 0) + inlineBytes + graphTail.length;
-  const head = concat([modelHead, lengthPrefix(FIELD.modelGraph, graphSize), graphHead]);
+  const head = concat([modelHead, lengthPrefix(M.graph, graphSize), graphHead]);
   return {
     head,
     tensorHeads,
