@@ -29,6 +29,8 @@ export interface Bundle {
   readonly header: BundleHeader;
   /** Full tensors by name, in key order (slice entries are not listed). */
   readonly entries: ReadonlyMap<string, BundleEntry>;
+  /** Where each entry lies in the index file (for error offsets). */
+  readonly entryOffsets: ReadonlyMap<string, number>;
   readonly shards: readonly RangeFile[];
   /** Reads one entry's bytes (one tensor, or one slice), checking range and CRC. */
   readEntry(name: string, entry: BundleEntry, tensor?: string): Promise<Uint8Array>;
@@ -54,6 +56,7 @@ export async function openBundle(prefix: string, options: { verify?: boolean } =
   const table = await openTable(memoryFile(indexPath, bytes), { verify, what: 'TensorFlow checkpoint index' });
   let header: BundleHeader | undefined;
   const entries = new Map<string, BundleEntry>();
+  const entryOffsets = new Map<string, number>();
   const sliceEntries = new Map<string, BundleEntry>();
   const hex = (k: Uint8Array) => Buffer.from(k).toString('latin1');
   const utf8 = new TextDecoder();
@@ -63,7 +66,10 @@ export async function openBundle(prefix: string, options: { verify?: boolean } =
     try {
       if (e.key.length === 0) header = decodeBundleHeader(e.value);
       else if (e.key[0] === 0) sliceEntries.set(hex(e.key), decodeBundleEntry(e.value)); // an encoded slice key
-      else entries.set(name, decodeBundleEntry(e.value));
+      else {
+        entries.set(name, decodeBundleEntry(e.value));
+        entryOffsets.set(name, at);
+      }
     } catch (err) {
       if (err instanceof DecodeError)
         throw new FormatError(FORMAT, { file: indexPath, tensor: e.key.length ? name : undefined, offset: at }, `bad ${e.key.length ? 'BundleEntryProto' : 'BundleHeaderProto'}: ${err.message}`);
@@ -97,7 +103,7 @@ export async function openBundle(prefix: string, options: { verify?: boolean } =
     for (const [name, entry] of all) {
       if (entry.slices.length > 0) continue;
       if (entry.shardId < 0 || entry.shardId >= header.numShards)
-        throw new FormatError(FORMAT, { file: indexPath, tensor: name }, `shard_id ${entry.shardId} of ${header.numShards} shards`);
+        throw new FormatError(FORMAT, { file: indexPath, tensor: name, offset: entryOffsets.get(name) }, `shard_id ${entry.shardId} of ${header.numShards} shards`);
       const shard = shards[entry.shardId];
       if (entry.offset < 0 || entry.size < 0 || entry.offset + entry.size > shard.size)
         throw new FormatError(FORMAT, { file: shard.path, tensor: name, offset: entry.offset }, `${entry.size} bytes at ${entry.offset} run past the end of the ${shard.size}-byte shard`);
@@ -112,6 +118,7 @@ export async function openBundle(prefix: string, options: { verify?: boolean } =
     indexPath,
     header,
     entries,
+    entryOffsets,
     shards,
     async readEntry(name, entry, tensor = name) {
       const shard = shards[entry.shardId];
@@ -138,7 +145,7 @@ export function entryDType(bundle: Bundle, name: string, entry: BundleEntry): DT
   if (!dtype)
     throw new FormatError(
       FORMAT,
-      { file: bundle.indexPath, tensor: name },
+      { file: bundle.indexPath, tensor: name, offset: bundle.entryOffsets.get(name) },
       `unsupported dtype ${dtypeName(entry.dtype)} (supported: float32, float16, bfloat16, float64, int32, int64)`,
     );
   return dtype;
@@ -149,10 +156,10 @@ export function bundleTensor(bundle: Bundle, key: string, entry: BundleEntry, na
   const dtype = entryDType(bundle, key, entry);
   const shape = entry.shape.dims;
   if (entry.shape.unknownRank || shape.some((d) => d < 0))
-    throw new FormatError(FORMAT, { file: bundle.indexPath, tensor: key }, `shape [${shape}] is not fully known`);
+    throw new FormatError(FORMAT, { file: bundle.indexPath, tensor: key, offset: bundle.entryOffsets.get(key) }, `shape [${shape}] is not fully known`);
   const byteLength = elements(shape) * DTYPE_SIZE[dtype];
   if (!Number.isSafeInteger(byteLength))
-    throw new FormatError(FORMAT, { file: bundle.indexPath, tensor: key }, `shape [${shape}] is too large`);
+    throw new FormatError(FORMAT, { file: bundle.indexPath, tensor: key, offset: bundle.entryOffsets.get(key) }, `shape [${shape}] is too large`);
   if (entry.slices.length === 0) {
     if (entry.size !== byteLength)
       throw new FormatError(FORMAT, { file: bundle.shards[entry.shardId].path, tensor: key, offset: entry.offset }, `${entry.size} bytes stored, shape [${shape}] of ${dtype} needs ${byteLength}`);
@@ -169,12 +176,12 @@ export function bundleTensor(bundle: Bundle, key: string, entry: BundleEntry, na
   // a partitioned variable: each slice under its own key, reassembled on read
   const parts = entry.slices.map((extents) => {
     const sub = bundle.sliceEntry(key, extents);
-    if (!sub) throw new FormatError(FORMAT, { file: bundle.indexPath, tensor: key }, `slice ${JSON.stringify(extents)} is listed but not stored`);
+    if (!sub) throw new FormatError(FORMAT, { file: bundle.indexPath, tensor: key, offset: bundle.entryOffsets.get(key) }, `slice ${JSON.stringify(extents)} is listed but not stored`);
     let box;
     try {
       box = sliceBox(extents, shape);
     } catch (e) {
-      throw new FormatError(FORMAT, { file: bundle.indexPath, tensor: key }, (e as Error).message);
+      throw new FormatError(FORMAT, { file: bundle.indexPath, tensor: key, offset: bundle.entryOffsets.get(key) }, (e as Error).message);
     }
     const want = elements(box.size) * DTYPE_SIZE[dtype];
     if (sub.size !== want)
@@ -185,7 +192,7 @@ export function bundleTensor(bundle: Bundle, key: string, entry: BundleEntry, na
   // cannot make the reader allocate more than the files hold)
   const stored = parts.reduce((n, p) => n + p.sub.size, 0);
   if (stored !== byteLength)
-    throw new FormatError(FORMAT, { file: bundle.indexPath, tensor: key }, `its slices hold ${stored} bytes, shape [${shape}] of ${dtype} needs ${byteLength}`);
+    throw new FormatError(FORMAT, { file: bundle.indexPath, tensor: key, offset: bundle.entryOffsets.get(key) }, `its slices hold ${stored} bytes, shape [${shape}] of ${dtype} needs ${byteLength}`);
   return {
     name,
     dtype,

@@ -1,0 +1,502 @@
+/**
+ * The TensorFlow checkpoint reader: its pieces against known answers, the real producer's files
+ * (TensorFlow 2.21: V1, V2, sharded V2 with partitioned variables, SavedModel), the converted
+ * models run in onnxruntime against independent references (TF ops at every size, timm at full
+ * size), crafted bad inputs through the CLI, and a fuzz test.
+ */
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { bindModel, readModel, writeModel, type BindModelOptions } from '../../src/api.js';
+import { FormatError } from '../../src/errors.js';
+import { readNpy } from '../../src/io/npy.js';
+import { defaultInput } from '../../src/parity/input.js';
+import { runOnnx } from '../../src/parity/ort.js';
+import { READERS } from '../../src/readers/index.js';
+import { crc32c, crc32cExtend, maskCrc, unmaskCrc } from '../../src/readers/tf-checkpoint/crc32c.js';
+import { memoryFile } from '../../src/readers/tf-checkpoint/file.js';
+import { tfCheckpointReader } from '../../src/readers/tf-checkpoint/index.js';
+import { decodeSavedTensorSlices } from '../../src/readers/tf-checkpoint/protos.js';
+import { encodeTensorNameSlice } from '../../src/readers/tf-checkpoint/slices.js';
+import { snappyDecompress } from '../../src/readers/tf-checkpoint/snappy.js';
+import { openTable } from '../../src/readers/tf-checkpoint/sstable.js';
+import { WRITERS } from '../../src/writers/index.js';
+import { runCli } from '../helpers/cli.js';
+import { bundleEntry, bundleHeader, table, varint } from '../helpers/sstable.js';
+import { COMMITTED, fullFixture, KIND_PATH, thinFixture, type Kind, type TfFixture } from '../helpers/tf-fixtures.js';
+
+const TMP = mkdtempSync(join(tmpdir(), 'wp-tf-'));
+afterAll(() => rmSync(TMP, { recursive: true, force: true }));
+
+const HAVE_ONNX = WRITERS.some((w) => w.format === 'onnx');
+const NO_ONNX = 'the ONNX writer is not registered yet (src/writers/onnx)';
+const [IRV2, V4] = COMMITTED;
+
+// --- pieces ----------------------------------------------------------------------------------
+
+describe('CRC32C', () => {
+  it('matches the standard check values (RFC 3720 B.4, "123456789")', () => {
+    expect(crc32c(new TextEncoder().encode('123456789'))).toBe(0xe3069283);
+    expect(crc32c(new Uint8Array(32))).toBe(0x8a9136aa);
+    expect(crc32c(new Uint8Array(32).fill(0xff))).toBe(0x62a8ab43);
+    expect(crc32c(Uint8Array.from({ length: 32 }, (_, i) => i))).toBe(0x46dd794e);
+  });
+
+  it('extends in pieces and masks as LevelDB does', () => {
+    const data = Uint8Array.from({ length: 1000 }, (_, i) => (i * 7919) & 0xff);
+    expect(crc32cExtend(crc32cExtend(0, data.subarray(0, 333)), data.subarray(333))).toBe(crc32c(data));
+    const c = crc32c(data);
+    expect(maskCrc(c)).toBe(((((c >>> 15) | (c << 17)) >>> 0) + 0xa282ead8) >>> 0);
+    expect(unmaskCrc(maskCrc(c))).toBe(c);
+    expect(maskCrc(c)).not.toBe(c);
+  });
+});
+
+describe('Snappy', () => {
+  // vectors written from google/snappy format_description.txt
+  it.each([
+    ['a literal', [0x05, 0x10, 104, 101, 108, 108, 111], 'hello'],
+    ['a literal, a 1-byte-offset copy, a literal', [0x0d, 0x0c, 97, 98, 99, 100, 0x11, 0x04, 0x00, 88], 'abcdabcdabcdX'],
+    ['an overlapping copy (run of one byte)', [0x0a, 0x00, 122, 0x15, 0x01], 'zzzzzzzzzz'],
+    ['a 2-byte-offset copy', [0x08, 0x0c, 119, 120, 121, 122, 0x0e, 0x04, 0x00], 'wxyzwxyz'],
+    ['a 4-byte-offset copy', [0x06, 0x08, 49, 50, 51, 0x0b, 0x03, 0x00, 0x00, 0x00], '123123'],
+  ])('%s', (_, bytes, text) => {
+    expect(new TextDecoder().decode(snappyDecompress(Uint8Array.from(bytes)))).toBe(text);
+  });
+
+  it('a literal longer than 60 bytes (length in the next byte)', () => {
+    const text = 'x'.repeat(100);
+    const out = snappyDecompress(Uint8Array.from([100, 0xf0, 99, ...new TextEncoder().encode(text)]));
+    expect(new TextDecoder().decode(out)).toBe(text);
+  });
+
+  it.each([
+    ['a copy before any output', [0x04, 0x11, 0x04]],
+    ['a copy reaching past the output', [0x08, 0x04, 97, 0x11, 0x05]],
+    ['a literal past the input', [0x05, 0x10, 104]],
+    ['more output than declared', [0x02, 0x10, 104, 101, 108, 108, 111]],
+    ['less output than declared', [0x09, 0x10, 104, 101, 108, 108, 111]],
+    ['an impossible declared length', [0xff, 0xff, 0xff, 0xff, 0x0f, 0x00, 97]],
+    ['a truncated length varint', [0xff]],
+  ])('refuses %s', (_, bytes) => {
+    expect(() => snappyDecompress(Uint8Array.from(bytes))).toThrow();
+  });
+
+  it('reads a Snappy-compressed table block', async () => {
+    // an all-literal Snappy stream of the block (the simplest valid compression)
+    const literal = (b: Uint8Array) => {
+      const out = [...varint(b.length)];
+      for (let i = 0; i < b.length; i += 60) {
+        const chunk = b.subarray(i, i + 60);
+        out.push((chunk.length - 1) << 2, ...chunk);
+      }
+      return Uint8Array.from(out);
+    };
+    const bytes = table([['a', [1, 2, 3]], ['b', [4]]], { compression: 1, compress: literal });
+    const t = await openTable(memoryFile('mem', bytes));
+    const got = [];
+    for await (const e of t.entries()) got.push([new TextDecoder().decode(e.key), [...e.value]]);
+    expect(got).toEqual([['a', [1, 2, 3]], ['b', [4]]]);
+  });
+});
+
+describe('SSTable and V1 slice keys', () => {
+  it('every data key of a real V1 file is EncodeTensorNameSlice(name, slice) of its entry', async () => {
+    const path = join(IRV2.dir, KIND_PATH.v1);
+    const bytes = new Uint8Array(readFileSync(path));
+    const t = await openTable(memoryFile(path, bytes));
+    let n = 0;
+    let partitioned = 0;
+    for await (const e of t.entries()) {
+      if (e.key.length === 0) continue;
+      const d = decodeSavedTensorSlices(e.value).data!;
+      expect(Buffer.from(encodeTensorNameSlice(d.name, d.slice)).equals(Buffer.from(e.key))).toBe(true);
+      if (d.slice.some((x) => x.length !== undefined)) partitioned++;
+      n++;
+    }
+    expect(n).toBeGreaterThan(900);
+    expect(partitioned).toBe(5); // 3 row slices of Logits/Logits/weights, 2 of a conv kernel
+  });
+
+  it('a crafted table: prefix-compressed keys across restarts', async () => {
+    const keys = Array.from({ length: 40 }, (_, i) => `InceptionV4/Mixed_6${String.fromCharCode(98 + (i % 7))}/w${String(i).padStart(3, '0')}`).sort();
+    const bytes = table(keys.map((k, i) => [k, [i]]));
+    const t = await openTable(memoryFile('mem', bytes));
+    const got: string[] = [];
+    for await (const e of t.entries()) got.push(new TextDecoder().decode(e.key));
+    expect(got).toEqual(keys);
+    expect([...(await t.get(new TextEncoder().encode(keys[17])))!.value]).toEqual([17]);
+    expect(await t.get(new TextEncoder().encode('nope'))).toBeUndefined();
+  });
+});
+
+// --- the real producer's files ---------------------------------------------------------------
+
+const listed = (f: TfFixture, kind: Kind) => f.listing[kind].filter((v) => v.name !== '_CHECKPOINTABLE_OBJECT_GRAPH');
+
+async function expectListing(f: TfFixture, kind: Kind, path = join(f.dir, KIND_PATH[kind])) {
+  const m = await readModel(path, { from: 'tf' });
+  try {
+    const keys = (m.metadata.checkpointKeys ?? {}) as Record<string, string>;
+    const got = m.tensors.map((t) => [keys[t.name] ?? t.name, t.shape.join('x'), t.dtype].join(' ')).sort();
+    const want = listed(f, kind).map((v) => [v.name, v.shape.join('x'), v.dtype].join(' ')).sort();
+    expect(got).toEqual(want);
+    if (kind === 'savedmodel') for (const t of m.tensors) expect(f.listing.savedmodel_keys![keys[t.name]] ?? t.name).toBe(t.name);
+    let bytes = 0;
+    for (const t of m.tensors) {
+      const b = await t.read();
+      expect(b.byteLength).toBe(t.byteLength);
+      bytes += b.byteLength;
+    }
+    return { model: m.tensors.length, bytes };
+  } finally {
+    await m.close();
+  }
+}
+
+describe('committed fixtures (TensorFlow 2.21, widthDivisor 16)', () => {
+  it('V1: the same tensors, shapes and dtypes as tf.train.list_variables; every CRC verified; partitioned variables reassembled', async () => {
+    const r = await expectListing(IRV2, 'v1');
+    expect(r.model).toBe(917);
+  });
+
+  it('sharded V2 (3 shards): same listing, given as the prefix, the .index file or any .data file', async () => {
+    const prefix = join(V4.dir, KIND_PATH.v2_sharded);
+    for (const p of [prefix, `${prefix}.index`, `${prefix}.data-00001-of-00003`]) await expectListing(V4, 'v2_sharded', p);
+    const m = await readModel(prefix);
+    expect(m.format).toBe('tf');
+    expect(m.files.map((f) => basename(f))).toEqual(['model.ckpt.index', 'model.ckpt.data-00000-of-00003', 'model.ckpt.data-00001-of-00003', 'model.ckpt.data-00002-of-00003']);
+    expect(m.metadata).toMatchObject({ version: 'V2', shards: 3 });
+    await m.close();
+  });
+
+  it('auto-detection (readModel without --from) recognises each form', async () => {
+    expect(READERS.some((r) => r.format === 'tf')).toBe(true);
+    for (const p of [join(IRV2.dir, KIND_PATH.v1), join(V4.dir, KIND_PATH.v2_sharded), join(V4.dir, `${KIND_PATH.v2_sharded}.index`)]) {
+      const m = await readModel(p);
+      expect(m.format).toBe('tf');
+      await m.close();
+    }
+  });
+
+  it('reads lazily: a corrupt tensor fails only when that tensor is read', async () => {
+    const dir = join(TMP, 'lazy');
+    cpSync(join(V4.dir, 'v2_sharded'), dir, { recursive: true });
+    const m = await readModel(join(dir, 'model.ckpt'));
+    const victim = m.tensors.find((t) => t.name.endsWith('Mixed_6b/Branch_0/Conv2d_0a_1x1/weights'))!;
+    const other = m.tensors.find((t) => t.name.endsWith('Mixed_7d/Branch_3/Conv2d_0b_1x1/weights'))!;
+    await m.close();
+    const bytes = readFileSync(victim.file!);
+    bytes[victim.offset! + 5] ^= 0x40;
+    writeFileSync(victim.file!, bytes);
+    const again = await readModel(join(dir, 'model.ckpt'));
+    const byName = new Map(again.tensors.map((t) => [t.name, t]));
+    await expect(byName.get(other.name)!.read()).resolves.toHaveLength(other.byteLength);
+    await expect(byName.get(victim.name)!.read()).rejects.toThrow(/CRC32C mismatch/);
+    await again.close();
+    // and with verification off, the bytes come through as stored
+    const loose = await readModel(join(dir, 'model.ckpt'), { verify: false });
+    await expect(loose.tensors.find((t) => t.name === victim.name)!.read()).resolves.toHaveLength(victim.byteLength);
+    await loose.close();
+  });
+});
+
+// --- numbers: converted to ONNX, run in onnxruntime, against independent references ---------------
+
+const TOP = 5;
+const topK = (a: Float32Array, k = TOP) => [...a].map((v, i) => [v, i] as const).sort((x, y) => y[0] - x[0]).slice(0, k).map((x) => x[1]);
+
+function expectMatches(got: Float32Array, ref: Float32Array, atol = 1e-4) {
+  expect(got.length).toBe(ref.length);
+  let max = 0;
+  for (let i = 0; i < ref.length; i++) max = Math.max(max, Math.abs(got[i] - ref[i]));
+  expect(max).toBeLessThanOrEqual(atol);
+  expect(topK(got)).toEqual(topK(ref));
+  // not degenerate: spread out, distinct top-5 values
+  const mean = ref.reduce((a, b) => a + b, 0) / ref.length;
+  const std = Math.sqrt(ref.reduce((a, b) => a + (b - mean) ** 2, 0) / ref.length);
+  expect(std).toBeGreaterThan(0.1);
+  expect(new Set(topK(ref).map((i) => ref[i])).size).toBe(TOP);
+  return max;
+}
+
+let onnxCount = 0;
+async function runConverted(path: string, options: BindModelOptions = {}): Promise<{ logits: Float32Array; aux?: Float32Array }> {
+  const source = await readModel(path);
+  try {
+    const { model } = bindModel(source, options);
+    const out = join(TMP, `model-${onnxCount++}.onnx`);
+    await writeModel(model, out, { to: 'onnx' });
+    const outputs = [...(await runOnnx(out, defaultInput(model.graph.options.inputSize))).outputs.values()];
+    rmSync(out, { force: true });
+    return { logits: outputs[0].data, ...(outputs[1] ? { aux: outputs[1].data } : {}) };
+  } finally {
+    await source.close();
+  }
+}
+
+const ref = async (f: TfFixture, file: string) => (await readNpy(join(f.dir, file))).data;
+
+describe.skipIf(!HAVE_ONNX)(`committed fixtures to ONNX, in onnxruntime, against TensorFlow${HAVE_ONNX ? '' : ` (skipped: ${NO_ONNX})`}`, () => {
+  it.each([
+    ['Inception-ResNet-v2 V1', IRV2, 'v1'],
+    ['Inception-v4 sharded V2', V4, 'v2_sharded'],
+  ] as const)('%s: logits within 1e-4, same top-5', async (_, f, kind) => {
+    const { logits } = await runConverted(join(f.dir, KIND_PATH[kind]));
+    expectMatches(logits, await ref(f, 'ref_logits.npy'));
+  });
+
+  it.each([
+    ['Inception-ResNet-v2 V1', IRV2, 'v1'],
+    ['Inception-v4 sharded V2', V4, 'v2_sharded'],
+  ] as const)('%s --ema takes the ExponentialMovingAverage values', async (_, f, kind) => {
+    const { logits } = await runConverted(join(f.dir, KIND_PATH[kind]), { ema: true });
+    expectMatches(logits, await ref(f, 'ref_ema_logits.npy'));
+    const plain = await ref(f, 'ref_logits.npy');
+    expect(Math.max(...logits.map((v, i) => Math.abs(v - plain[i])))).toBeGreaterThan(1e-3); // the shadows differ
+  });
+
+  it('--aux keeps the auxiliary head; its output matches TensorFlow', async () => {
+    const { logits, aux } = await runConverted(join(V4.dir, KIND_PATH.v2_sharded), { aux: true });
+    expectMatches(logits, await ref(V4, 'ref_logits.npy'));
+    expectMatches(aux!, await ref(V4, 'ref_aux.npy'));
+  });
+
+  it('--classes 1000 drops the background class', async () => {
+    const { logits } = await runConverted(join(IRV2.dir, KIND_PATH.v1), { classes: 1000 });
+    expectMatches(logits, (await ref(IRV2, 'ref_logits.npy')).slice(1));
+  });
+});
+
+describe('thin fixtures of every kind (widthDivisor 8, made into the cache by TensorFlow)', () => {
+  for (const arch of ['inception_resnet_v2', 'inception_v4'] as const) {
+    const f = thinFixture(arch);
+    const skip = 'skip' in f ? f.skip : !HAVE_ONNX ? NO_ONNX : '';
+    it.skipIf(!!skip)(`${arch}: V1, V2, sharded V2, SavedModel list as TensorFlow does, hold the same bytes, and match TensorFlow in onnxruntime${skip ? ` (skipped: ${skip})` : ''}`, async () => {
+      const fx = f as TfFixture;
+      const bytesOf = async (kind: Kind) => {
+        const m = await readModel(join(fx.dir, KIND_PATH[kind]));
+        const out = new Map<string, Buffer>();
+        for (const t of m.tensors) out.set(t.name, Buffer.from(await t.read()));
+        await m.close();
+        return out;
+      };
+      const v2 = await bytesOf('v2');
+      for (const kind of fx.kinds) {
+        await expectListing(fx, kind);
+        const mine = await bytesOf(kind);
+        for (const [name, b] of mine) expect(b.equals(v2.get(name)!), `${kind} ${name}`).toBe(true);
+        const { logits } = await runConverted(join(fx.dir, KIND_PATH[kind]));
+        expectMatches(logits, await ref(fx, 'ref_logits.npy'));
+      }
+    }, 600_000);
+  }
+});
+
+describe('full size: V1 and V2 against TensorFlow and timm (cache; made once)', () => {
+  for (const arch of ['inception_resnet_v2', 'inception_v4'] as const) {
+    const f = fullFixture(arch);
+    const skip = 'skip' in f ? f.skip : !HAVE_ONNX ? NO_ONNX : '';
+    it.skipIf(!!skip)(`${arch}${skip ? ` (skipped: ${skip})` : ''}`, async () => {
+      const fx = f as TfFixture & { timm: string };
+      const tfRef = await ref(fx, 'ref_logits.npy');
+      const timm = (await readNpy(fx.timm)).data;
+      // the fixture's TF-op network and timm agree: the reference is independent and right
+      expectMatches(tfRef.slice(1), timm);
+      for (const kind of ['v1', 'v2'] as const) {
+        expect(existsSync(join(fx.dir, KIND_PATH[kind] + (kind === 'v2' ? '.index' : '')))).toBe(true);
+        const { logits } = await runConverted(join(fx.dir, KIND_PATH[kind]), { classes: 1000 });
+        expectMatches(logits, timm);
+        expectMatches(logits, tfRef.slice(1));
+      }
+    }, 900_000);
+  }
+});
+
+// --- bad input -----------------------------------------------------------------------------
+
+/** A copy of a committed fixture folder to break. */
+function copyOf(f: TfFixture, name: string): string {
+  const dir = join(TMP, name);
+  cpSync(f.dir, dir, { recursive: true });
+  return dir;
+}
+
+const flip = (path: string, at: number, mask = 0x01) => {
+  const b = readFileSync(path);
+  b[at < 0 ? b.length + at : at] ^= mask;
+  writeFileSync(path, b);
+};
+
+/** A crafted V2 bundle: one shard holding `data`, index entries as given. */
+function bundle(name: string, entries: [string, number[]][], data: Uint8Array, shards = 1): string {
+  const dir = mkdtempSync(join(TMP, `${name}-`));
+  const prefix = join(dir, 'ckpt');
+  writeFileSync(`${prefix}.index`, table([['', bundleHeader(shards)], ...entries]));
+  for (let k = 0; k < shards; k++) writeFileSync(`${prefix}.data-${String(k).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}`, k === 0 ? data : new Uint8Array(0));
+  return prefix;
+}
+
+const f32 = (...v: number[]) => new Uint8Array(Float32Array.from(v).buffer);
+
+/** Where the stem's kernel lives in the committed sharded V2 fixture. */
+const V4_STEM = await (async () => {
+  const m = await readModel(join(V4.dir, KIND_PATH.v2_sharded), { from: 'tf' });
+  const t = m.tensors.find((x) => x.name === 'InceptionV4/Conv2d_1a_3x3/weights')!;
+  await m.close();
+  return { file: t.file!, offset: t.offset! };
+})();
+
+describe('bad input: a typed error naming file, tensor and byte offset; exit code 3; no output', () => {
+  const cases: [string, () => string, RegExp][] = [
+    ['bad footer magic', () => {
+      const dir = copyOf(V4, 'magic');
+      flip(join(dir, 'v2_sharded/model.ckpt.index'), -3);
+      return join(dir, 'v2_sharded/model.ckpt');
+    }, /model\.ckpt\.index, byte \d+: bad footer magic/],
+    ['a block whose CRC does not match (V1)', () => {
+      const dir = copyOf(IRV2, 'blockcrc');
+      flip(join(dir, 'v1/model.ckpt'), 300);
+      return join(dir, 'v1/model.ckpt');
+    }, /model\.ckpt, (tensor '[^']+', )?byte \d+: block CRC32C mismatch/],
+    ['a tensor whose CRC does not match (V2)', () => {
+      const dir = copyOf(V4, 'datacrc');
+      // a byte inside a tensor of the network (a left-out tensor is never read)
+      const entry = V4_STEM;
+      flip(join(dir, 'v2_sharded', basename(entry.file)), entry.offset + 7);
+      return join(dir, 'v2_sharded/model.ckpt');
+    }, /data-0000\d-of-00003, tensor 'InceptionV4\/Conv2d_1a_3x3\/weights', byte \d+: CRC32C mismatch/],
+    ['a missing shard', () => {
+      const dir = copyOf(V4, 'noshard');
+      rmSync(join(dir, 'v2_sharded/model.ckpt.data-00002-of-00003'));
+      return join(dir, 'v2_sharded/model.ckpt');
+    }, /data-00002-of-00003, tensor '[^']+', byte \d+: data shard 3 of 3 is missing/],
+    ['a truncated V1 file', () => {
+      const dir = copyOf(IRV2, 'truncv1');
+      truncateSync(join(dir, 'v1/model.ckpt'), 1_000_000);
+      return join(dir, 'v1/model.ckpt');
+    }, /model\.ckpt, byte 999992: bad footer magic/],
+    ['a truncated data shard', () => {
+      const dir = copyOf(V4, 'truncdata');
+      truncateSync(join(dir, 'v2_sharded/model.ckpt.data-00001-of-00003'), 1000);
+      return join(dir, 'v2_sharded/model.ckpt');
+    }, /data-00001-of-00003, tensor '[^']+', byte \d+: \d+ bytes at \d+ run past the end of the 1000-byte shard/],
+    ['a truncated index', () => {
+      const dir = copyOf(V4, 'truncindex');
+      truncateSync(join(dir, 'v2_sharded/model.ckpt.index'), 30);
+      return join(dir, 'v2_sharded/model.ckpt');
+    }, /model\.ckpt\.index, byte 0: 30 bytes is too short/],
+    ['an offset past the end', () => bundle('offset', [['w', bundleEntry({ dtype: 1, shape: [2], offset: 4096, size: 8 })]], f32(1, 2)), /ckpt\.data-00000-of-00001, tensor 'w', byte 4096: 8 bytes at 4096 run past the end/],
+    ['an unknown dtype', () => bundle('dtype', [['names', bundleEntry({ dtype: 7, shape: [2], offset: 0, size: 8 })]], f32(1, 2)), /ckpt\.index, tensor 'names', byte \d+: unsupported dtype DT_STRING/],
+    ['a dtype number TensorFlow does not have', () => bundle('dtype999', [['w', bundleEntry({ dtype: 999, shape: [2], offset: 0, size: 8 })]], f32(1, 2)), /tensor 'w', byte \d+: unsupported dtype DataType 999/],
+    ['a size that does not fit the shape', () => bundle('size', [['w', bundleEntry({ dtype: 1, shape: [3], offset: 0, size: 8 })]], f32(1, 2)), /tensor 'w', byte 0: 8 bytes stored, shape \[3\] of float32 needs 12/],
+  ];
+
+  it.each(cases)('%s', (_, make, message) => {
+    const input = make();
+    const out = join(TMP, `out-${basename(input)}-${Math.random().toString(36).slice(2)}.safetensors`);
+    const r = runCli([input, '--from', 'tf', '--to', 'safetensors', '-o', out]);
+    expect(r.stderr).toMatch(message);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('each is a FormatError in the library too', async () => {
+    const input = cases[8][1]();
+    const err = await readModel(input, { from: 'tf' }).catch((e) => e);
+    expect(err).toBeInstanceOf(FormatError);
+    expect(err).toMatchObject({ code: 3, tensor: 'names' });
+    expect(err.file).toMatch(/ckpt\.index$/);
+    expect(typeof err.offset).toBe('number');
+  });
+});
+
+// --- fuzz ------------------------------------------------------------------------------------
+
+/** Opens and reads everything; resolves with 'ok', or the error's class name. */
+async function readAll(path: string, verify: boolean): Promise<string> {
+  try {
+    const m = await tfCheckpointReader.open(path, { verify });
+    try {
+      for (const t of m.tensors) {
+        const b = await t.read();
+        if (b.byteLength !== t.byteLength) return 'wrong length';
+      }
+    } finally {
+      await m.close();
+    }
+    return 'ok';
+  } catch (e) {
+    return (e as Error).constructor.name;
+  }
+}
+
+type Mutation =
+  | { kind: 'truncate'; at: number }
+  | { kind: 'flip'; at: number; bit: number }
+  | { kind: 'varint'; at: number; len: number }
+  | { kind: 'length'; at: number; value: number };
+
+function mutate(src: Buffer, m: Mutation): Buffer {
+  if (m.kind === 'truncate') return src.subarray(0, m.at);
+  const b = Buffer.from(src);
+  if (m.kind === 'flip') b[m.at] ^= 1 << m.bit;
+  else if (m.kind === 'varint') b.fill(0xff, m.at, Math.min(b.length, m.at + m.len)); // a never-ending varint
+  else b.writeUInt32LE(m.value >>> 0, Math.min(m.at, b.length - 4)); // a huge or odd length / offset
+  return b;
+}
+
+/** Mutations of a file of `size` bytes; positions favour the structure at both ends. */
+function mutation(size: number): fc.Arbitrary<Mutation> {
+  const at = fc.oneof(fc.integer({ min: 0, max: size - 1 }), fc.integer({ min: 0, max: Math.min(size - 1, 4095) }), fc.integer({ min: Math.max(0, size - 4096), max: size - 1 }));
+  return fc.oneof(
+    fc.record({ kind: fc.constant('truncate' as const), at }),
+    fc.record({ kind: fc.constant('flip' as const), at, bit: fc.integer({ min: 0, max: 7 }) }),
+    fc.record({ kind: fc.constant('varint' as const), at, len: fc.integer({ min: 1, max: 12 }) }),
+    fc.record({ kind: fc.constant('length' as const), at, value: fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constantFrom(0x7fffffff, 0xffffffff, 0x80000000, 1 << 30)) }),
+  );
+}
+
+describe('fuzz: corrupt thin fixtures never crash, hang or allocate from a corrupt length', () => {
+  const targets: [string, TfFixture, string, string][] = [
+    ['V2 index', V4, 'v2_sharded/model.ckpt.index', 'v2_sharded/model.ckpt'],
+    ['V2 data shard', V4, 'v2_sharded/model.ckpt.data-00002-of-00003', 'v2_sharded/model.ckpt'],
+    ['V1 file', IRV2, 'v1/model.ckpt', 'v1/model.ckpt'],
+  ];
+  const runs = { 'V2 index': 300, 'V2 data shard': 100, 'V1 file': 120 } as Record<string, number>;
+  const outcomes: Record<string, Record<string, number>> = {};
+  afterAll(() => console.log('tf fuzz cases (outcome counts):', JSON.stringify(outcomes)));
+
+  it.each(targets)('%s', async (label, f, file, open) => {
+    const dir = join(TMP, `fuzz-${label.replace(/\W/g, '')}`);
+    cpSync(f.dir, dir, { recursive: true });
+    const victim = join(dir, file);
+    const original = readFileSync(victim);
+    const counts: Record<string, number> = {};
+    let peak = 0;
+    await fc.assert(
+      fc.asyncProperty(mutation(original.length), fc.boolean(), async (m, verify) => {
+        writeFileSync(victim, mutate(original, m));
+        const before = process.memoryUsage().arrayBuffers;
+        const t0 = performance.now();
+        const outcome = await readAll(join(dir, open), verify);
+        const ms = performance.now() - t0;
+        peak = Math.max(peak, process.memoryUsage().arrayBuffers - before);
+        counts[outcome] = (counts[outcome] ?? 0) + 1;
+        // either it reads (a flip in float data with verify off), or a FormatError: nothing else
+        expect(['ok', 'FormatError']).toContain(outcome);
+        expect(ms).toBeLessThan(5000);
+      }),
+      { numRuns: runs[label], seed: 42 },
+    );
+    copyFileSync(join(f.dir, file), victim);
+    outcomes[label] = counts;
+    // the whole fixture is a few MB: nothing read may come near a corrupt 32-bit length
+    expect(peak).toBeLessThan(256 << 20);
+    expect(counts.FormatError).toBeGreaterThan(0);
+  }, 600_000);
+});
