@@ -30,8 +30,8 @@ export { emitGraph, valueNames, mainOutputName, ONNX_NAMES, ONNX_DTYPE, type Onn
 export const ONNX_OPSETS = { min: 13, max: 21 } as const;
 
 /**
- * Default opset: 17, understood by every onnxruntime since 1.12 (2022) and by TensorRT 8.5+,
- * while the ops used here are the same in every opset 13..21.
+ * Default opset: 17, run by every onnxruntime since 1.12 (2022); the ops used here mean the same
+ * in every opset 13..21.
  */
 export const DEFAULT_OPSET = 17;
 
