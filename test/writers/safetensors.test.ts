@@ -14,7 +14,8 @@ import { buildGraph, sizeOf } from '../../src/graphs/index.js';
 import { seededModel } from '../../src/graphs/init.js';
 import { sha256File } from '../../src/io/hash.js';
 import { createModel, readAll, type CanonicalModel } from '../../src/model.js';
-import { float16BitsToFloat32, toFloat16 } from '../../src/tensor.js';
+import { bytesToFloat32, float16BitsToFloat32, toFloat16 } from '../../src/tensor.js';
+import { NAMINGS } from '../../src/graphs/schemes/index.js';
 import { WRITERS } from '../../src/writers/index.js';
 import { planSafetensors, safetensorsWriter } from '../../src/writers/safetensors/index.js';
 import { python } from '../helpers/python.js';
@@ -119,6 +120,35 @@ describe('safetensors writer: layout', () => {
 });
 
 describe('safetensors writer: dtype, naming, streaming, outputs', () => {
+  it.each(NAMINGS.map((n) => [n.name]))('writes any registered naming (%s): each stored tensor is the naming\'s transform of its parameter', async (name) => {
+    const model = thin('inception_v4');
+    const path = join(dir, `naming-${name}.safetensors`);
+    await writeModel(model, path, { to: 'safetensors', naming: name as never });
+    const naming = NAMINGS.find((n) => n.name === name)!;
+    const layout = naming.layout(model.graph);
+    const values = await readAll(model);
+    const source = await readModel(path);
+    try {
+      const stored = new Map(source.tensors.map((t) => [t.name, t]));
+      expect([...stored.keys()].sort()).toEqual(layout.map((t) => t.name).sort());
+      for (const t of layout) {
+        const s = stored.get(t.name)!;
+        expect(s.shape, t.name).toEqual([...t.shape]);
+        const got = bytesToFloat32(s.dtype, await s.read());
+        const want = t.constant
+          ? new Float32Array(sizeOf(t.shape)).fill(t.constant.value)
+          : t.transform!.store(values.get(t.param!)!, model.params.find((p) => p.name === t.param)!.shape);
+        expect(got, t.name).toEqual(want);
+      }
+      const meta = source.metadata.__metadata__ as Record<string, string>;
+      expect(meta.naming).toBe(name);
+      // PyTorch layout (OIHW, [out, in]) only for canonical and timm; the others store TF layouts
+      expect(meta.format).toBe(name === 'canonical' || name === 'timm' ? 'pt' : 'tf');
+    } finally {
+      await source.close();
+    }
+  });
+
   it('float16: every value is the rounded float32 value; num_batches_tracked stays int64', async () => {
     const model = thin('inception_v4');
     const path = join(dir, 'f16.safetensors');
