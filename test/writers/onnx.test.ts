@@ -16,18 +16,23 @@ import { createModel, readAll, type CanonicalModel } from '../../src/model.js';
 import { defaultInput } from '../../src/parity/input.js';
 import { runOnnx } from '../../src/parity/ort.js';
 import { bytesOf, float32ToFloat16Bits } from '../../src/tensor.js';
+import { writeModel } from '../../src/api.js';
+import { sha256File } from '../../src/io/hash.js';
 import { WRITERS } from '../../src/writers/index.js';
 import {
   DEFAULT_OPSET,
   emitGraph,
   EXTERNAL_DATA_ALIGNMENT,
+  layOut,
   onnxWriter,
   placeTensors,
+  PROTOBUF_MAX_BYTES,
   resolveOnnxOptions,
   toFloat16Checked,
   valueNames,
 } from '../../src/writers/onnx/index.js';
 import { varint } from '../../src/writers/onnx/proto.js';
+import { runCli } from '../helpers/cli.js';
 import { python } from '../helpers/python.js';
 import { tfReferences, type ReferenceOutputs } from '../helpers/tf-reference.js';
 import { compareLogits, FLOAT16_TOLERANCE, FLOAT32_TOLERANCE, degeneracy } from './onnx-compare.js';
@@ -157,6 +162,14 @@ describe('onnx writer: options and encoding', () => {
     expect([...varint(300)]).toEqual([0xac, 0x02]);
     expect([...varint(2 ** 35 + 1)]).toEqual([0x81, 0x80, 0x80, 0x80, 0x80, 0x01]);
     expect(() => varint(-1)).toThrow(RangeError);
+  });
+
+  it('switches to external data by itself when the file would pass protobuf\'s 2 GiB limit', () => {
+    const fake = (size: number) => (external: boolean) => ({ encoded: { size: external ? 1000 : size, head: new Uint8Array(), tensorHeads: [], tail: new Uint8Array() } });
+    expect(PROTOBUF_MAX_BYTES).toBe(2 ** 31 - 1);
+    expect(layOut(false, fake(2 ** 31 - 1)).external).toBe(false);
+    expect(layOut(false, fake(2 ** 31))).toMatchObject({ external: true, encoded: { size: 1000 } });
+    expect(layOut(true, fake(10)).external).toBe(true);
   });
 
   it('places external tensors at 4 KiB-aligned offsets', () => {
@@ -463,5 +476,31 @@ describe('onnx writer: output files', () => {
     const err = await onnxWriter.write(createModel(model.graph, values), join(dir, 'm.onnx'), { dtype: 'float16' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UsageError);
     expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe('port <input> --to onnx (the CLI)', () => {
+  it('converts with the options given and records the source; refuses a bad opset (2) and an existing output (4)', async () => {
+    const dir = mkdtempSync(join(DIR, 'cli-'));
+    const src = join(dir, 'thin.safetensors');
+    await writeModel(thinModel('inception_v4'), src, { to: 'safetensors' });
+    const out = join(dir, 'thin.onnx');
+    const ok = runCli([src, '--to', 'onnx', '-o', out, '--opset', '21', '--fold-bn', '--no-check']);
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    const { onnx } = (await import('onnx-proto')).default;
+    const m = onnx.ModelProto.decode(readFileSync(out));
+    expect(Number(m.opsetImport[0].version)).toBe(21);
+    expect(m.graph!.node!.some((n) => n.opType === 'BatchNormalization')).toBe(false);
+    const md = Object.fromEntries(m.metadataProps.map((p) => [p.key, p.value]));
+    expect(md).toMatchObject({ source_file: 'thin.safetensors', source_sha256: await sha256File(src), source_format: 'safetensors', naming_scheme: 'canonical' });
+
+    const exists = runCli([src, '--to', 'onnx', '-o', out, '--no-check']);
+    expect(exists.code).toBe(4);
+    expect(exists.stderr).toMatch(/thin\.onnx: exists already/);
+    const badOpset = runCli([src, '--to', 'onnx', '-o', join(dir, 'b.onnx'), '--opset', '12', '--no-check']);
+    expect(badOpset.code).toBe(2);
+    expect(badOpset.stderr).toMatch(/--opset 12 is not supported/);
+    expect(readdirSync(dir).sort()).toEqual(['thin.onnx', 'thin.safetensors']);
   });
 });

@@ -20,7 +20,7 @@ import type { WriteOptions, WriteResult, Writer } from '../types.js';
 import { toFloat16Checked } from './float16.js';
 import { emitGraph, type OnnxGraph } from './graph.js';
 import { metadataProps } from './metadata.js';
-import { encodeModel, loadProtobuf, type Placement } from './proto.js';
+import { encodeModel, loadProtobuf, type EncodedModel, type Placement } from './proto.js';
 import { openSink } from './sink.js';
 
 export { toFloat16Checked, FLOAT16_MAX } from './float16.js';
@@ -87,6 +87,22 @@ export function placeTensors(lengths: readonly number[], location?: string): Pla
   });
 }
 
+/**
+ * Inline tensors, or external data when asked for or when the inline file would pass protobuf's
+ * limit. `encode` lays the model out either way.
+ */
+export function layOut<T extends { encoded: EncodedModel }>(
+  externalData: boolean,
+  encode: (external: boolean) => T,
+  limit = PROTOBUF_MAX_BYTES,
+): T & { external: boolean } {
+  if (!externalData) {
+    const inline = encode(false);
+    if (inline.encoded.size <= limit) return { ...inline, external: false };
+  }
+  return { ...encode(true), external: true };
+}
+
 /** Reads one parameter and returns the bytes to store (little-endian, as ONNX raw_data is). */
 async function tensorBytes(param: CanonicalParam, dtype: 'float32' | 'float16'): Promise<Uint8Array> {
   const data = await param.read();
@@ -131,15 +147,10 @@ async function write(model: CanonicalModel, outPath: string, options: WriteOptio
     }),
   };
   const dataPath = `${outPath}.data`;
-  const place = (external: boolean) => placeTensors(lengths, external ? basename(dataPath) : undefined);
-  let external = o.externalData;
-  let placements = place(external);
-  let encoded = encodeModel(writer, graph, info, placements);
-  if (!external && encoded.size > PROTOBUF_MAX_BYTES) {
-    external = true;
-    placements = place(true);
-    encoded = encodeModel(writer, graph, info, placements);
-  }
+  const { external, placements, encoded } = layOut(o.externalData, (external) => {
+    const placements = placeTensors(lengths, external ? basename(dataPath) : undefined);
+    return { placements, encoded: encodeModel(writer, graph, info, placements) };
+  });
   const targets = external ? [outPath, dataPath] : [outPath];
 
   return writeOutputs(targets, { force: o.force }, async (tmp) => {
