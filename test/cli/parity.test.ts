@@ -78,8 +78,12 @@ describe('port parity and convert --check on timm weights', () => {
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/^parity PASS/m);
     }
-    const json = JSON.parse(runCli(['--to', 'onnx', thin, '-o', join(dir, 'j.onnx'), '--check', '--json']).stdout);
+    // The check is on by default; --no-check skips it.
+    const json = JSON.parse(runCli(['--to', 'onnx', thin, '-o', join(dir, 'j.onnx'), '--json']).stdout);
     expect(json.parity.verdict).toBe('pass');
+    const unchecked = runCli(['--to', 'onnx', thin, '-o', join(dir, 'n.onnx'), '--no-check']);
+    expect(unchecked.code).toBe(0);
+    expect(unchecked.stdout).not.toMatch(/^parity /m);
 
     // The written ONNX against timm's logits with one class changed: exit code 1, one line.
     const ref = (await readNpy(logits)).data.slice();

@@ -22,7 +22,7 @@ interface ConvertArgs {
   naming: (typeof SAFETENSORS_SCHEMES)[number];
   shardSize?: number;
   json: boolean;
-  check: boolean;
+  check?: boolean;
 }
 
 export const convertCommand: CommandModule<object, ConvertArgs> = {
@@ -48,7 +48,7 @@ export const convertCommand: CommandModule<object, ConvertArgs> = {
       .option('naming', { choices: SAFETENSORS_SCHEMES, default: 'canonical' as const, describe: 'safetensors: naming scheme written' })
       .option('shard-size', { type: 'number', describe: 'tfjs: bytes per weight shard (default 4 MiB)' })
       .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
-      .option('check', { type: 'boolean', default: false, describe: 'check the written model against the source in two engines; exit 1 on a mismatch' })
+      .option('check', { type: 'boolean', describe: 'check the written model against the source in two engines, exit 1 on a mismatch (default on; --no-check skips it)' })
       .example('$0 --from keras --to onnx model.h5 -o model.onnx', 'Keras HDF5 to ONNX')
       .example('$0 --to safetensors --naming timm model.ckpt -o model.safetensors', 'a TF-slim checkpoint to timm safetensors') as unknown as Argv<ConvertArgs>,
   async handler(args) {
@@ -77,10 +77,10 @@ export const convertCommand: CommandModule<object, ConvertArgs> = {
     const seconds = (performance.now() - started) / 1000;
     const { checkAfterConvert, failOnMismatch } = await import('./parity.js');
     const read = { from: args.from, ...(args.arch !== 'auto' ? { arch: args.arch } : {}), scheme: args.scheme, classes: args.classes, aux: args.aux, ema: args.ema, softmax: args.softmax };
-    const check = args.check ? await checkAfterConvert(args.input, args.output, { ...read, dtype: args.dtype }) : undefined;
+    const check = args.check !== false ? await checkAfterConvert(args.input, args.output, { ...read, dtype: args.dtype }, args.check === true) : undefined;
     if (args.json) {
-      process.stdout.write(JSON.stringify({ ...result, seconds, ...(check ? { parity: check.report } : {}) }, null, 2) + '\n');
-      if (check) await failOnMismatch(check.report, args.output, args.input);
+      process.stdout.write(JSON.stringify({ ...result, seconds, ...(check ? { parity: check.report ?? { skipped: check.text.trim() } } : {}) }, null, 2) + '\n');
+      if (check?.report) await failOnMismatch(check.report, args.output, args.input);
       return;
     }
     const d = result.detection;
@@ -89,6 +89,6 @@ export const convertCommand: CommandModule<object, ConvertArgs> = {
         `wrote ${result.written.files.join(', ')} (${bytes(result.written.bytes)}) in ${seconds.toFixed(1)} s\n` +
         (check?.text ?? ''),
     );
-    if (check) await failOnMismatch(check.report, args.output, args.input);
+    if (check?.report) await failOnMismatch(check.report, args.output, args.input);
   },
 };

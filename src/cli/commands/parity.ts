@@ -107,19 +107,29 @@ export const parityCommand: CommandModule<object, ParityArgs> = {
 };
 
 /**
- * `port convert --check`: checks the written model against the source (parity/check.ts
- * `checkConversion`) and returns the report, with the lines to print; the caller prints them and
- * calls `failOnMismatch` after its own output.
+ * `port convert` (check on unless --no-check): checks the written model against the source
+ * (parity/check.ts `checkConversion`) and returns the report, with the lines to print; the caller
+ * prints them and calls `failOnMismatch` after its own output. `strict` (an explicit --check)
+ * turns a check that cannot run into an error instead of a skipped check.
  */
 export async function checkAfterConvert(
   input: string,
   output: string,
   options: import('../../parity/check.js').CheckConversionOptions,
-): Promise<{ report: import('../../parity/report.js').ParityReport; text: string }> {
+  strict: boolean,
+): Promise<{ report?: import('../../parity/report.js').ParityReport; text: string }> {
   const { checkConversion } = await import('../../parity/check.js');
   const { comparisonLine } = await import('../../parity/report.js');
   const verbose = Boolean(process.stderr.isTTY && !process.env.CI);
-  const report = await checkConversion(input, output, { ...options, onProgress: verbose ? (m) => process.stderr.write(`${m}\n`) : undefined });
+  let report;
+  try {
+    report = await checkConversion(input, output, { ...options, onProgress: verbose ? (m) => process.stderr.write(`${m}\n`) : undefined });
+  } catch (e) {
+    // The check is on by default: a model it cannot check (no engine, a naming it cannot read
+    // back) is converted all the same, and says so. An explicit --check fails instead.
+    if (strict) throw e;
+    return { text: `parity check skipped: ${(e as Error).message}\n` };
+  }
   const lines = [`parity: ${output} against ${report.reference.description}`, ...report.comparisons.map(comparisonLine), ...report.warnings.map((w) => `warning: ${w}`)];
   lines.push(`parity ${report.verdict === 'pass' ? 'PASS' : 'FAIL'} in ${(report.timing.totalMs / 1000).toFixed(1)} s`);
   return { report, text: lines.join('\n') + '\n' };
