@@ -10,8 +10,9 @@ import * as graphs from './suites/graphs.mjs';
 import * as writeSafetensors from './suites/write-safetensors.mjs';
 import * as writeTfjs from './suites/write-tfjs.mjs';
 import * as writeOnnx from './suites/write-onnx.mjs';
+import * as tfCheckpoint from './suites/tf-checkpoint.mjs';
 
-const SUITES = [startup, graphs, writeSafetensors, writeTfjs, writeOnnx];
+const SUITES = [startup, graphs, writeSafetensors, writeTfjs, writeOnnx, tfCheckpoint];
 
 const args = process.argv.slice(2);
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : undefined;
