@@ -24,6 +24,8 @@ import { snappyDecompress } from '../../src/readers/tf-checkpoint/snappy.js';
 import { openTable } from '../../src/readers/tf-checkpoint/sstable.js';
 import { WRITERS } from '../../src/writers/index.js';
 import { runCli } from '../helpers/cli.js';
+import { ROOT } from '../helpers/python.js';
+import { bytesToFloat32 } from '../../src/tensor.js';
 import { bundleEntry, bundleHeader, table, varint } from '../helpers/sstable.js';
 import { COMMITTED, fullFixture, KIND_PATH, thinFixture, type Kind, type TfFixture } from '../helpers/tf-fixtures.js';
 
@@ -200,6 +202,35 @@ describe('committed fixtures (TensorFlow 2.21, widthDivisor 16)', () => {
     const loose = await readModel(join(dir, 'model.ckpt'), { verify: false });
     await expect(loose.tensors.find((t) => t.name === victim.name)!.read()).resolves.toHaveLength(victim.byteLength);
     await loose.close();
+  });
+});
+
+describe('dtypes (fixtures/tf/dtypes, written by TensorFlow)', () => {
+  const dir = join(ROOT, 'fixtures/tf/dtypes');
+  const expected = JSON.parse(readFileSync(join(dir, 'values.json'), 'utf8')) as Record<string, { dtype: string; shape: number[]; values: (number | string)[] }>;
+  const TF_DTYPE: Record<string, string> = { float32: 'float32', half: 'float16', float16: 'float16', bfloat16: 'bfloat16', float64: 'float64', int32: 'int32', int64: 'int64' };
+
+  it.each(['v1', 'v2'])('%s: float32, float16, bfloat16 (V2 only: V1 cannot save it), float64, int32, int64, a scalar, a partitioned float16', async (kind) => {
+    const m = await readModel(join(dir, kind, 'model.ckpt'), { from: 'tf' });
+    const names = m.tensors.map((t) => t.name).sort();
+    expect(names).toEqual(Object.keys(expected).filter((k) => !(kind === 'v1' && k === 'bf16')).sort());
+    for (const t of m.tensors) {
+      const want = expected[t.name];
+      expect(t.dtype, t.name).toBe(TF_DTYPE[want.dtype]);
+      expect(t.shape).toEqual(want.shape);
+      const bytes = await t.read();
+      if (t.dtype === 'int64') expect([...new BigInt64Array(bytes.slice().buffer)].map(String), t.name).toEqual(want.values);
+      else if (t.dtype === 'int32') expect([...new Int32Array(bytes.slice().buffer)], t.name).toEqual(want.values);
+      else if (t.dtype === 'float64') expect([...new Float64Array(bytes.slice().buffer)], t.name).toEqual(want.values);
+      else expect([...bytesToFloat32(t.dtype, bytes)], t.name).toEqual(want.values);
+    }
+    await m.close();
+  });
+
+  it.each(['v1', 'v2'])('%s: a complex64 (or string) variable is refused by name', async (kind) => {
+    const err = await readModel(join(dir, 'unsupported', kind, 'model.ckpt'), { from: 'tf' }).catch((e) => e);
+    expect(err).toBeInstanceOf(FormatError);
+    expect(err.message).toMatch(/tensor 'c64', byte \d+: unsupported dtype DT_COMPLEX64/);
   });
 });
 
