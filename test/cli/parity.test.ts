@@ -73,6 +73,7 @@ describe('port parity and convert --check on timm weights', () => {
       ['onnx', 'm.onnx', []],
       ['tfjs', 'm.tfjs', []],
       ['onnx', 'm16.onnx', ['--dtype', 'float16']],
+      ['tfjs', 'm16.tfjs', ['--dtype', 'float16']],
     ] as const) {
       const r = runCli(['--to', to, thin, '-o', join(dir, out), '--check', ...extra]);
       expect(r.code, r.stderr).toBe(0);
