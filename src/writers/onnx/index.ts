@@ -21,7 +21,7 @@ import { toFloat16Checked } from './float16.js';
 import { emitGraph, type OnnxGraph } from './graph.js';
 import { metadataProps } from './metadata.js';
 import { encodeModel, loadProtobuf, type EncodedModel, type Placement } from './proto.js';
-import { openSink } from './sink.js';
+import { openSink, type Sink } from './sink.js';
 
 export { toFloat16Checked, FLOAT16_MAX } from './float16.js';
 export { emitGraph, valueNames, mainOutputName, ONNX_NAMES, ONNX_DTYPE, type OnnxGraph, type OnnxNode } from './graph.js';
@@ -153,38 +153,61 @@ async function write(model: CanonicalModel, outPath: string, options: WriteOptio
   });
   const targets = external ? [outPath, dataPath] : [outPath];
 
-  return writeOutputs(targets, { force: o.force }, async (tmp) => {
-    const file = await openSink(tmp(outPath));
-    const data = external ? await openSink(tmp(dataPath)) : undefined;
-    try {
-      // Read (and convert) the next tensor while the current one is written. A rejected read is
-      // observed when awaited; the no-op catch only keeps it from counting as unhandled meanwhile.
-      const fetch = (i: number) => {
-        const p = tensorBytes(ordered[i], o.dtype);
-        p.catch(() => undefined);
-        return p;
-      };
-      await file.write(encoded.head);
-      let next = ordered.length > 0 ? fetch(0) : undefined;
-      for (let i = 0; i < ordered.length; i++) {
-        const bytes = await next!;
-        next = i + 1 < ordered.length ? fetch(i + 1) : undefined;
-        await file.write(encoded.tensorHeads[i]);
-        const place = placements[i];
-        if (place.kind === 'external') {
-          await data!.padTo(place.offset);
-          await data!.write(bytes);
-        } else await file.write(bytes);
-        options.onProgress?.(i + 1, ordered.length);
-      }
-      await file.write(encoded.tail);
-      if (file.position !== encoded.size) throw new Error(`onnx writer: wrote ${file.position} bytes, the framing says ${encoded.size}`);
-      return { files: targets, bytes: file.position + (data?.position ?? 0) };
-    } finally {
-      await file.close();
-      await data?.close();
+  return writeOutputs(targets, { force: o.force }, (tmp) =>
+    streamModel({
+      file: tmp(outPath),
+      data: external ? tmp(dataPath) : undefined,
+      encoded,
+      placements,
+      tensors: ordered.map((p) => () => tensorBytes(p, o.dtype)),
+      onProgress: options.onProgress,
+    }).then((bytes) => ({ files: targets, bytes })),
+  );
+}
+
+/**
+ * Writes the encoded model with each tensor's bytes after its framing (or in the data file), reading
+ * the next tensor while the current one is written. Returns the bytes written to both files.
+ */
+async function streamModel(s: {
+  file: string;
+  data?: string;
+  encoded: EncodedModel;
+  placements: readonly Placement[];
+  tensors: readonly (() => Promise<Uint8Array>)[];
+  onProgress?: (done: number, total: number) => void;
+}): Promise<number> {
+  const file = await openSink(s.file);
+  let data: Sink | undefined;
+  // A rejected read is observed when awaited; the no-op catch only keeps it from counting as
+  // unhandled while the previous tensor is being written.
+  const fetch = (i: number) => {
+    const p = s.tensors[i]();
+    p.catch(() => undefined);
+    return p;
+  };
+  try {
+    if (s.data !== undefined) data = await openSink(s.data);
+    await file.write(s.encoded.head);
+    let next = s.tensors.length > 0 ? fetch(0) : undefined;
+    for (let i = 0; i < s.tensors.length; i++) {
+      const bytes = await next!;
+      next = i + 1 < s.tensors.length ? fetch(i + 1) : undefined;
+      await file.write(s.encoded.tensorHeads[i]);
+      const place = s.placements[i];
+      if (place.kind === 'external') {
+        await data!.padTo(place.offset);
+        await data!.write(bytes);
+      } else await file.write(bytes);
+      s.onProgress?.(i + 1, s.tensors.length);
     }
-  });
+    await file.write(s.encoded.tail);
+    if (file.position !== s.encoded.size) throw new Error(`onnx writer: wrote ${file.position} bytes, the framing says ${s.encoded.size}`);
+    return file.position + (data?.position ?? 0);
+  } finally {
+    await file.close();
+    await data?.close();
+  }
 }
 
 export const onnxWriter: Writer = {
