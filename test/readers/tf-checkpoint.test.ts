@@ -25,7 +25,8 @@ import { openTable } from '../../src/readers/tf-checkpoint/sstable.js';
 import { WRITERS } from '../../src/writers/index.js';
 import { runCli } from '../helpers/cli.js';
 import { ROOT } from '../helpers/python.js';
-import { bytesToFloat32 } from '../../src/tensor.js';
+import { bytesOf, bytesToFloat32 } from '../../src/tensor.js';
+import { createHash } from 'node:crypto';
 import { bundleEntry, bundleHeader, table, varint } from '../helpers/sstable.js';
 import { COMMITTED, fullFixture, KIND_PATH, thinFixture, type Kind, type TfFixture } from '../helpers/tf-fixtures.js';
 
@@ -269,6 +270,11 @@ async function runConverted(path: string, options: BindModelOptions = {}): Promi
 }
 
 const ref = async (f: TfFixture, file: string) => (await readNpy(join(f.dir, file))).data;
+
+it('the references were computed on exactly the default parity input (the Python formula matches src/parity/input.ts bit for bit)', () => {
+  const mine = createHash('sha256').update(bytesOf(defaultInput().data)).digest('hex');
+  for (const f of COMMITTED) expect(readFileSync(join(f.dir, 'input.sha256'), 'utf8').trim(), f.dir).toBe(mine);
+});
 
 describe.skipIf(!HAVE_ONNX)(`committed fixtures to ONNX, in onnxruntime, against TensorFlow${HAVE_ONNX ? '' : ` (skipped: ${NO_ONNX})`}`, () => {
   it.each([
