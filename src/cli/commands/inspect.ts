@@ -15,7 +15,7 @@ interface InspectArgs {
 
 export const inspectCommand: CommandModule<object, InspectArgs> = {
   command: 'inspect <input>',
-  describe: 'list the tensors of a model file and what port makes of it: format, architecture, naming scheme, what it leaves out or misses',
+  describe: "list a model's tensors and checksums, its architecture and naming, what is left out",
   builder: (y: Argv) =>
     y
       .positional('input', { type: 'string', demandOption: true, describe: 'model file, folder or checkpoint prefix' })
