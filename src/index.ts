@@ -7,6 +7,7 @@
  * Every function here is typed; heavy engines and file libraries load only when used.
  */
 export * from './api.js';
+export { diffFiles, diffModels, DEFAULT_DIFF_ATOL, type DiffOptions, type DiffReport, type DiffSide, type ParamDiff, type ParamStatus } from './diff.js';
 export { inspect, leftOutReason, type InspectReport, type InspectedTensor, type InspectOptions, type ChecksumStatus } from './inspect.js';
 export * from './errors.js';
 export * from './model.js';

@@ -8,13 +8,14 @@ import { hideBin } from 'yargs/helpers';
 import { ExitCode, UsageError, WeightportError } from '../errors.js';
 import { convertCommand } from './commands/convert.js';
 import { graphCommand } from './commands/graph.js';
+import { diffCommand } from './commands/diff.js';
 import { demoCommand } from './commands/demo.js';
 import { inspectCommand } from './commands/inspect.js';
 import { parityCommand } from './commands/parity.js';
 
 /** Every command, one line each. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-const COMMANDS: readonly CommandModule<any, any>[] = [convertCommand, graphCommand, parityCommand, inspectCommand, demoCommand];
+const COMMANDS: readonly CommandModule<any, any>[] = [convertCommand, graphCommand, parityCommand, inspectCommand, demoCommand, diffCommand];
 
 /** Internal faults (bugs) exit with EX_SOFTWARE, distinct from every documented code. */
 const EXIT_INTERNAL = 70;
