@@ -344,9 +344,11 @@ export async function checkParity(model: string, options: CheckParityOptions = {
       reference = { kind: 'npy', description: `${options.reference} (reference outputs, [${a.shape.join(', ')}])` };
     } else {
       const refSide = against ?? checked;
-      // Another kind than the checked file's (or, for a file no engine runs, than the first engine's).
+      // Another kind than the checked file's (or, for a file no engine runs, than the first
+      // engine's): another engine and another layout. `against` runs as it is when it is of that
+      // kind, and is written in it otherwise (an ONNX source of an ONNX output: as tfjs).
       const checkedKind = checked.kind ?? engines[0]?.kind ?? primary;
-      const refKind: ModelKind = against?.kind ?? otherKind(checkedKind);
+      const refKind: ModelKind = otherKind(checkedKind);
       const candidates = [engineByName(defaultEngine(refKind)), ...ENGINES.filter((e) => e.kind === refKind && e.name !== defaultEngine(refKind))];
       let refEngine: Engine | undefined;
       const reasons: string[] = [];
