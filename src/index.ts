@@ -20,3 +20,8 @@ export * from './graphs/schemes/index.js';
 export * from './readers/index.js';
 export * from './writers/index.js';
 export { writeOutputs, checkOutput } from './io/output.js';
+export { checkParity, checkConversion, DEFAULT_ATOL, type CheckParityOptions, type CheckConversionOptions, type EngineChoice } from './parity/check.js';
+export { ENGINES, ENGINE_NAMES, type Engine, type EngineName, type EngineRun, type Availability } from './parity/engines.js';
+export { renderReport, REPORT_SCHEMA, type ParityReport, type Comparison, type BlockDiff, type FirstDivergence, type EngineEntry, type ReportFormat } from './parity/report.js';
+export { loadInput, preprocess, decodeImage, type NchwInput } from './parity/image.js';
+export { defaultInput } from './parity/input.js';
