@@ -13,7 +13,9 @@ import { FORMAT, LENGTH_BYTES, looksLikeSafetensors, parseHeader, parseHeaderLen
 
 /** Reads exactly `length` bytes at `position`, or fails naming what is missing. */
 async function readExactly(fh: FileHandle, length: number, position: number, file: string, tensor?: string): Promise<Uint8Array> {
-  const out = new Uint8Array(length);
+  // Not zero-filled (every byte is read over) and not from Buffer's shared pool (so that float data
+  // stays aligned and converts without a copy).
+  const out: Uint8Array = Buffer.allocUnsafeSlow(length);
   let done = 0;
   while (done < length) {
     const { bytesRead } = await fh.read(out, done, length - done, position + done);

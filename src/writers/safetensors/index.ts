@@ -155,16 +155,28 @@ export async function writeSafetensors(model: CanonicalModel, outPath: string, o
   return writeOutputs([outPath], { force: options.force }, async (tmp) => {
     const fh = await open(tmp(outPath), 'w');
     try {
-      const out = bufferedWriter(fh);
+      const out = gatheringWriter(fh);
       await out.put(plan.header);
       const total = plan.tensors.length;
-      // One tensor read ahead: reading (and converting) the next overlaps writing this one.
-      let next: Promise<Uint8Array> | undefined = total ? bytesFor(plan.tensors[0]) : undefined;
+      // Read ahead: the next tensors are read (and converted) while this one is written, within a
+      // bound on the bytes in flight, so that memory stays about one large tensor.
+      const pending: Promise<Uint8Array>[] = [];
+      let ahead = 0;
+      let inFlight = 0;
+      const fill = () => {
+        while (ahead < total && (pending.length === 0 || inFlight < READ_AHEAD_BYTES)) {
+          const t = plan.tensors[ahead++];
+          const p = bytesFor(t);
+          p.catch(() => {}); // surfaced when awaited in order; never an unhandled rejection meanwhile
+          pending.push(p);
+          inFlight += t.end - t.begin;
+        }
+      };
       for (let i = 0; i < total; i++) {
+        fill();
         const t = plan.tensors[i];
-        const bytes = await next!;
-        next = i + 1 < total ? bytesFor(plan.tensors[i + 1]) : undefined;
-        next?.catch(() => {}); // surfaced when awaited; never an unhandled rejection meanwhile
+        const bytes = await pending.shift()!;
+        inFlight -= t.end - t.begin;
         if (bytes.byteLength !== t.end - t.begin) throw new Error(`${t.tensor.name}: ${bytes.byteLength} bytes, planned ${t.end - t.begin}`);
         await out.put(bytes);
         options.onProgress?.(i + 1, total);
@@ -178,35 +190,65 @@ export async function writeSafetensors(model: CanonicalModel, outPath: string, o
   });
 }
 
-/** Bytes gathered per write call: the many small BN tensors cost one write, not one each. */
-const WRITE_CHUNK_BYTES = 4 << 20;
+/** Bytes of tensors read ahead of the one being written. */
+const READ_AHEAD_BYTES = 16 << 20;
+/** Bytes gathered per write call: the many small BN tensors cost one writev, not one write each. */
+const WRITE_CHUNK_BYTES = 8 << 20;
 
-function bufferedWriter(fh: FileHandle) {
-  const buf = new Uint8Array(WRITE_CHUNK_BYTES);
-  let used = 0;
+/**
+ * Gathers buffers (without copying them) and writes them with one writev per chunk; one chunk is
+ * written while the next is gathered.
+ */
+function gatheringWriter(fh: FileHandle) {
+  let batch: Uint8Array[] = [];
+  let batchBytes = 0;
   let position = 0;
-  const raw = async (bytes: Uint8Array) => {
-    let done = 0;
-    while (done < bytes.byteLength) {
-      const { bytesWritten } = await fh.write(bytes, done, bytes.byteLength - done, position + done);
-      done += bytesWritten;
+  let writing: Promise<void> = Promise.resolve();
+  const writeAll = async (buffers: Uint8Array[], at: number, bytes: number): Promise<void> => {
+    while (bytes > 0) {
+      const { bytesWritten } = await fh.writev(buffers, at);
+      at += bytesWritten;
+      bytes -= bytesWritten;
+      if (bytes > 0) buffers = dropBytes(buffers, bytesWritten); // a short write: go on after it
     }
-    position += bytes.byteLength;
   };
-  const flush = async (): Promise<number> => {
-    if (used) await raw(buf.subarray(0, used));
-    used = 0;
-    return position;
+  const startBatch = async (): Promise<void> => {
+    await writing; // at most one write in flight (and errors surface here)
+    if (batchBytes === 0) return;
+    writing = writeAll(batch, position, batchBytes);
+    writing.catch(() => {}); // surfaced by the next await of `writing`
+    position += batchBytes;
+    batch = [];
+    batchBytes = 0;
   };
   return {
     async put(bytes: Uint8Array): Promise<void> {
-      if (used + bytes.byteLength > buf.byteLength) await flush();
-      if (bytes.byteLength >= buf.byteLength) return raw(bytes);
-      buf.set(bytes, used);
-      used += bytes.byteLength;
+      batch.push(bytes);
+      batchBytes += bytes.byteLength;
+      if (batchBytes >= WRITE_CHUNK_BYTES || batch.length >= IOV_MAX) await startBatch();
     },
-    flush,
+    /** Writes what is gathered and waits for every write; returns the bytes written in all. */
+    async flush(): Promise<number> {
+      await startBatch();
+      await writing;
+      return position;
+    },
   };
+}
+
+/** writev takes at most IOV_MAX (1024 on Linux) buffers per call. */
+const IOV_MAX = 1024;
+
+function dropBytes(buffers: Uint8Array[], n: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const b of buffers) {
+    if (n >= b.byteLength) n -= b.byteLength;
+    else {
+      out.push(n ? b.subarray(n) : b);
+      n = 0;
+    }
+  }
+  return out;
 }
 
 export const safetensorsWriter: Writer = {
