@@ -40,6 +40,8 @@ const OUT = opt('--out') ?? join(CACHE, 'parity-report');
 const ARCHS: readonly Arch[] = opt('--arch') ? [opt('--arch') as Arch] : ['inception_v4', 'inception_resnet_v2'];
 const ALL_ENGINES_EVERYWHERE = opt('--engines') === 'all';
 const WRITERS = ['onnx', 'tfjs', 'safetensors'] as const;
+/** One command (a full-size conversion or check, WebGPU on software GL included) on a busy 2-core machine takes minutes at most. */
+const COMMAND_TIMEOUT_MS = 20 * 60_000;
 
 const started = performance.now();
 const log = (s: string) => console.log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(5)} s] ${s}`);
@@ -66,8 +68,15 @@ const checks: Check[] = [];
 const skipped: { name: string; reason: string }[] = [];
 
 function port(argv: readonly string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...argv], { encoding: 'utf8', maxBuffer: 256 << 20, env: { ...process.env, CI: '1' } });
-  return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+  const r = spawnSync(process.execPath, [CLI, ...argv], {
+    encoding: 'utf8',
+    maxBuffer: 256 << 20,
+    env: { ...process.env, CI: '1' },
+    timeout: COMMAND_TIMEOUT_MS,
+    killSignal: 'SIGKILL',
+  });
+  const timedOut = (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT';
+  return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: timedOut ? `timed out after ${COMMAND_TIMEOUT_MS / 60_000} min` : (r.stderr ?? '') };
 }
 
 /** `port parity ...` with JSON and HTML reports named after the check. */
