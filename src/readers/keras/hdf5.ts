@@ -128,13 +128,9 @@ class H5Worker {
     const { Worker } = await import('node:worker_threads');
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
+      // The worker silences its own stdout/stderr (worker-source.ts says why).
       workerData: { url: h5wasmUrl(build), maxNodes: MAX_OBJECTS, maxDepth: MAX_DEPTH },
-      // h5wasm prints "Aborted(...)" and similar to stderr; keep that out of the CLI's output.
-      stdout: true,
-      stderr: true,
     });
-    worker.stdout.resume();
-    worker.stderr.resume();
     return new H5Worker(build, worker);
   }
 
@@ -174,15 +170,20 @@ function cleanMessage(message: string): string {
   return minors.length ? `${head} (${minors.at(-1)})` : head;
 }
 
-/** One idle healthy worker per build, reused by the next file (h5wasm takes about 0.5 s to start). */
-const idle = new Map<Build, H5Worker>();
+/**
+ * One idle healthy worker per build, reused by the next file within IDLE_MS (h5wasm takes about
+ * 0.5 s to start); an idle worker never keeps the process alive (unref) and is stopped after that.
+ */
+const idle = new Map<Build, { worker: H5Worker; timer: NodeJS.Timeout }>();
+const IDLE_MS = 10_000;
 
 async function acquire(build: Build): Promise<H5Worker> {
-  const w = idle.get(build);
-  if (w) {
+  const hit = idle.get(build);
+  if (hit) {
     idle.delete(build);
-    w.ref();
-    return w;
+    clearTimeout(hit.timer);
+    hit.worker.ref();
+    return hit.worker;
   }
   return H5Worker.start(build);
 }
@@ -190,7 +191,12 @@ async function acquire(build: Build): Promise<H5Worker> {
 async function release(w: H5Worker): Promise<void> {
   if (w.healthy && !idle.has(w.build)) {
     w.unref();
-    idle.set(w.build, w);
+    const timer = setTimeout(() => {
+      if (idle.get(w.build)?.worker === w) idle.delete(w.build);
+      void w.terminate();
+    }, IDLE_MS);
+    timer.unref();
+    idle.set(w.build, { worker: w, timer });
   } else await w.terminate();
 }
 
@@ -243,5 +249,6 @@ export async function openHdf5(source: Hdf5Source, options: Hdf5Options = {}): P
 export async function shutdownHdf5Workers(): Promise<void> {
   const ws = [...idle.values()];
   idle.clear();
-  await Promise.all(ws.map((w) => w.terminate()));
+  for (const { timer } of ws) clearTimeout(timer);
+  await Promise.all(ws.map(({ worker }) => worker.terminate()));
 }

@@ -23,6 +23,10 @@
 export const WORKER_SOURCE = String.raw`
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
+// h5wasm prints "Aborted(...)" and similar; silence it here rather than piping the worker's
+// stdio to the parent: piped (resumed) stdio streams keep the parent's event loop alive even
+// after the idle worker is unref'd, so the CLI would never exit.
+process.stdout.write = process.stderr.write = () => true;
 const MAX_NODES = workerData.maxNodes;
 const MAX_DEPTH = workerData.maxDepth;
 let h5 = null;
