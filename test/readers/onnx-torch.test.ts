@@ -10,7 +10,8 @@
  * Thin variants (width / 16) are made here in a few seconds; the full-size files are cached in
  * cacheDir('timm') (made when missing, about 200 MB each).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bindModel, readModel } from '../../src/api.js';
@@ -62,7 +63,7 @@ function expectClose(label: string, got: Float32Array, ref: Float32Array) {
  * writer's format and runs each; returns the timm jobs (safetensors in timm's naming) to run in one
  * Python process afterwards.
  */
-async function convertAndRun(dir: string, file: string, arch: Arch, kind: 'bn' | 'folded', ref: Float32Array, widthDivisor: number): Promise<TimmJob[]> {
+async function convertAndRun(dir: string, out: string, file: string, arch: Arch, kind: 'bn' | 'folded', ref: Float32Array, widthDivisor: number): Promise<TimmJob[]> {
   const x = defaultInput();
   const label = file.replace(/^timm_/, '').replace(/\.onnx$/, '');
   const source = await readModel(join(dir, file));
@@ -74,24 +75,24 @@ async function convertAndRun(dir: string, file: string, arch: Arch, kind: 'bn' |
     model = bound.model;
     const jobs: TimmJob[] = [];
     for (const writer of WRITERS) {
-      const out = join(dir, `${label}.ours.${writer.format === 'tfjs' ? 'tfjs' : writer.format}`);
+      const target = join(out, `${label}.ours.${writer.format === 'tfjs' ? 'tfjs' : writer.format}`);
       if (writer.format === 'onnx') {
-        await writer.write(model, out, { force: true });
-        expectClose(`${label} -> onnx (onnxruntime)`, first((await runOnnx(out, x)).outputs), ref);
+        await writer.write(model, target, { force: true });
+        expectClose(`${label} -> onnx (onnxruntime)`, first((await runOnnx(target, x)).outputs), ref);
       } else if (writer.format === 'tfjs') {
-        await writer.write(model, out, { force: true });
-        expectClose(`${label} -> tfjs (tfjs wasm)`, first((await runTfjs('wasm', out, x)).outputs), ref);
+        await writer.write(model, target, { force: true });
+        expectClose(`${label} -> tfjs (tfjs wasm)`, first((await runTfjs('wasm', target, x)).outputs), ref);
       } else if (writer.format === 'safetensors') {
         if (kind === 'bn') {
           // timm's naming holds batch norm: timm itself loads it (strict) and runs it
-          await writer.write(model, out, { force: true, naming: 'timm' });
-          jobs.push({ arch, weights: out, input: join(dir, 'input.npy'), out: join(dir, `${label}.ours.timm.npy`), width_divisor: widthDivisor });
+          await writer.write(model, target, { force: true, naming: 'timm' });
+          jobs.push({ arch, weights: target, input: join(dir, 'input.npy'), out: join(out, `${label}.ours.timm.npy`), width_divisor: widthDivisor });
         } else {
           // folded: no timm layout exists; canonical safetensors, read back, run as ONNX
-          await writer.write(model, out, { force: true });
-          const again = await readModel(out);
+          await writer.write(model, target, { force: true });
+          const again = await readModel(target);
           try {
-            const onnx = `${out}.onnx`;
+            const onnx = `${target}.onnx`;
             await WRITERS.find((w) => w.format === 'onnx')!.write(bindModel(again).model, onnx, { force: true });
             expectClose(`${label} -> safetensors -> onnx (onnxruntime)`, first((await runOnnx(onnx, x)).outputs), ref);
           } finally {
@@ -100,7 +101,7 @@ async function convertAndRun(dir: string, file: string, arch: Arch, kind: 'bn' |
         }
       } else {
         measured.push(`${label} -> ${writer.format}: written, no engine to run it here`);
-        await writer.write(model, out, { force: true });
+        await writer.write(model, target, { force: true });
       }
     }
     return jobs;
@@ -125,6 +126,9 @@ describe.skipIf(!py.ok)(`torch-exported ONNX, thin (width / 16), cached in cache
   // torch.onnx.export of the four variants takes a minute or two: made once, reused
   const dir = py.ok ? cacheDir('onnx-torch-d16') : '';
 
+  const out = py.ok ? mkdtempSync(join(tmpdir(), 'wp-onnx-torch-')) : '';
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
   it.each(ARCHS)('%s: 4 exports (opsets 13, 17; BN kept, folded) -> every writer -> engines = torch', async (arch) => {
     const input = await defaultInputNpy(dir);
     const tag = `${arch}_d16`;
@@ -136,7 +140,7 @@ describe.skipIf(!py.ok)(`torch-exported ONNX, thin (width / 16), cached in cache
       const file = onnxName(tag, opset, kind);
       // the export itself, in onnxruntime: the fixture is what torch computes
       expectClose(`${file} itself (onnxruntime)`, first((await runOnnx(join(dir, file), defaultInput())).outputs), ref);
-      jobs.push(...(await convertAndRun(dir, file, arch, kind, ref, 16)));
+      jobs.push(...(await convertAndRun(dir, out, file, arch, kind, ref, 16)));
     }
     await runTimmJobs(dir, jobs, ref);
   }, 900_000);
@@ -145,13 +149,20 @@ describe.skipIf(!py.ok)(`torch-exported ONNX, thin (width / 16), cached in cache
 describe.skipIf(!py.ok)(`torch-exported ONNX, full size (cached in cacheDir('timm'))${skipNote}`, () => {
   const dir = py.ok ? cacheDir('timm') : '';
 
+  const out = py.ok ? mkdtempSync(join(tmpdir(), 'wp-onnx-torch-full-')) : '';
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
   it.each(ARCHS)('%s: 4 exports -> every writer -> engines = torch', async (arch) => {
     const input = await defaultInputNpy(dir);
     if (!ready(dir, arch)) py.run(TIMM_SCRIPT, ['make', '--arch', arch, '--out', dir, '--onnx', '--input', input], { timeoutMs: 30 * 60_000 });
     const ref = (await readNpy(join(dir, `timm_${arch}.logits.npy`))).data;
     assertNonDegenerate(ref);
     const jobs: TimmJob[] = [];
-    for (const { opset, kind } of KINDS) jobs.push(...(await convertAndRun(dir, onnxName(arch, opset, kind), arch, kind, ref, 1)));
+    for (const { opset, kind } of KINDS) {
+      jobs.push(...(await convertAndRun(dir, out, onnxName(arch, opset, kind), arch, kind, ref, 1)));
+      // full-size outputs are 200 MB each: keep only what timm still has to load
+      for (const f of readdirSync(out)) if (!jobs.some((j) => j.weights === join(out, f))) rmSync(join(out, f), { recursive: true, force: true });
+    }
     await runTimmJobs(dir, jobs, ref);
   }, 3_600_000);
 });

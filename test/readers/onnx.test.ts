@@ -16,6 +16,7 @@ import { onnxReader, openOnnx, type OnnxStructure } from '../../src/readers/onnx
 import { looksLikeOnnx, scanModelHead } from '../../src/readers/onnx/match.js';
 import { bytesToFloat32 } from '../../src/tensor.js';
 import { onnxWriter } from '../../src/writers/onnx/index.js';
+import { runCli } from '../helpers/cli.js';
 import { attrFloat, attrInts, editOnnx, floatTensor, tinyModel, type onnx } from '../helpers/onnx.js';
 
 let dir: string;
@@ -91,9 +92,11 @@ describe('recognition from the bytes', () => {
     expect(looksLikeOnnx(head, 100, 'x.onnx')).toBe(true);
   });
 
-  it('does not take a length that runs past the end of the file', () => {
-    const head = Uint8Array.from([0x08, 0x08, 0x3a, 0xff, 0xff, 0x03]);
-    expect(looksLikeOnnx(head, 100, 'model.onnx')).toBe(false);
+  it('does not take a length that runs past the end of the file, except a truncated graph after ir_version', () => {
+    expect(looksLikeOnnx(Uint8Array.from([0x08, 0x08, 0x12, 0xff, 0xff, 0x03]), 100, 'model.onnx')).toBe(false);
+    expect(looksLikeOnnx(Uint8Array.from([0x3a, 0xff, 0xff, 0x03, 0x0a]), 100, 'model.onnx')).toBe(false);
+    expect(scanModelHead(Uint8Array.from([0x08, 0x08, 0x3a, 0xff, 0xff, 0x03]), 100)).toMatchObject({ irVersion: 8, truncated: true });
+    expect(looksLikeOnnx(Uint8Array.from([0x08, 0x08, 0x3a, 0xff, 0xff, 0x03]), 100, 'x.bin')).toBe(true);
   });
 });
 
@@ -285,3 +288,18 @@ describe('bad input: FormatError naming file, tensor and offset, exit code 3', (
     await expectFormatError(openOnnx(dir), /is a folder/);
   });
 });
+
+describe('bad input through the CLI: one line naming the file, exit code 3', () => {
+  it.each([
+    ['truncated', (b: Uint8Array) => b.subarray(0, Math.floor(b.length / 3)), /^port: onnx: .*trunc\.onnx, byte \d+: not a valid ONNX protobuf/],
+    ['not an Inception', async () => tinyModel(), /^port: onnx scheme: .*tiny\.onnx: the ONNX graph is not Inception-v4 or Inception-ResNet-v2/],
+  ] as const)('%s', async (name, make, pattern) => {
+    const path = join(dir, name === 'truncated' ? 'trunc.onnx' : 'tiny.onnx');
+    writeFileSync(path, await make(readFileSync(thin)));
+    const r = runCli([path, '--to', 'safetensors', '-o', join(dir, `${name}.safetensors`), '--no-check']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(pattern);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
+

@@ -47,6 +47,8 @@ export interface OnnxHeadFacts {
   readonly hasGraph: boolean;
   /** Top-level fields seen. */
   readonly fields: number;
+  /** The graph field runs past the end of the file. */
+  readonly truncated?: boolean;
 }
 
 /**
@@ -80,8 +82,13 @@ export function scanModelHead(head: Uint8Array, size: number): OnnxHeadFacts | u
       const len = varint(head, afterTag);
       if (!len) break;
       const end = len[1] + len[0];
-      if (end > size) return undefined;
       if (field === 7) hasGraph = true;
+      if (end > size) {
+        // A graph that runs past the end after a valid ir_version: a truncated model, which the
+        // reader then reports as such (with the offset) rather than as an unknown format.
+        if (field === 7 && irVersion !== undefined) return { irVersion, hasGraph, fields: fields + 1, truncated: true };
+        return undefined;
+      }
       pos = end;
     }
     fields++;
