@@ -483,8 +483,9 @@ function bind(source: SourceModel, detection: Detection, options: BindOptions = 
   if (a.foldedBn) graph = foldedGraph(graph).graph;
   const problems = [...a.problems, ...a.missing.map((x) => `${x.param}: ${x.why}`)];
   const missingNames = new Set(a.missing.map((x) => x.param));
+  let model: CanonicalModel;
   try {
-    const model = bindTable({
+    model = bindTable({
       scheme: 'onnx',
       source,
       graph,
@@ -494,13 +495,13 @@ function bind(source: SourceModel, detection: Detection, options: BindOptions = 
       ignored: () => true,
       provenance: { ...(a.options.softmax ? { sourceOutputsProbabilities: true } : {}) },
     });
-    if (problems.length) throw new SchemeError('onnx', source.path, [], [], [], problems.join('; '));
-    return model;
   } catch (e) {
-    if (e instanceof SchemeError && problems.length && e.scheme === 'onnx' && e.message.indexOf(problems[0]) < 0)
-      throw new SchemeError('onnx', source.path, e.missing, e.extra, e.mismatched, problems.join('; '));
+    // shapes and missing weights (bind.ts), together with what only the graph shows
+    if (e instanceof SchemeError && problems.length) throw new SchemeError('onnx', source.path, e.missing, e.extra, e.mismatched, problems.join('; '));
     throw e;
   }
+  if (problems.length) throw new SchemeError('onnx', source.path, [], [], [], problems.join('; '));
+  return model;
 }
 
 export const onnxScheme: Scheme = {
