@@ -6,6 +6,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeNpy, readNpy } from '../../src/io/npy.js';
 import { runCli } from '../helpers/cli.js';
@@ -16,10 +17,15 @@ const dir = mkdtempSync(join(tmpdir(), 'weightport-parity-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('port parity: usage', () => {
-  it('--help lists the options', () => {
-    const r = runCli(['parity', '--help']);
+  it('--help lists the options and loads no engine', () => {
+    const trace = join(dir, 'imports.txt');
+    const hook = fileURLToPath(new URL('../helpers/trace-imports.mjs', import.meta.url));
+    const r = runCli(['parity', '--help'], { nodeArgs: ['--import', hook], env: { WEIGHTPORT_TRACE_IMPORTS: trace } });
     expect(r.code).toBe(0);
     for (const o of ['--against', '--reference', '--input', '--engine', '--atol', '--layers', '--report']) expect(r.stdout).toContain(o);
+    const loaded = readFileSync(trace, 'utf8');
+    expect(loaded).toMatch(/yargs/);
+    expect(loaded).not.toMatch(/onnxruntime|tfjs|webgpu|pngjs|jpeg-js|h5wasm|protobufjs/);
   });
   it.each([
     [['parity', 'm.onnx', '--engine', 'cuda']],
