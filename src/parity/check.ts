@@ -367,7 +367,7 @@ export async function checkParity(model: string, options: CheckParityOptions = {
         kind: 'engine',
         engine: refEngine.name,
         model: f.path,
-        description: `${refEngine.name} on ${f.written ? `a ${refKind} model written from ${refSide.path ?? 'the source model'}` : f.path}`,
+        description: `${refEngine.name} on ${f.written ? `${refKind === 'onnx' ? 'an ONNX' : 'a tfjs'} model written from ${refSide.path ?? 'the source model'}` : f.path}`,
       };
     }
 

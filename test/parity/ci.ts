@@ -183,7 +183,8 @@ function writeResults(): { failed: number; errors: number; passed: number } {
   const rows = checks
     .map((c) => {
       const worst = c.report?.comparisons.reduce((m, x) => Math.max(m, x.output?.maxAbs ?? NaN), 0);
-      const engines = c.report?.engines.filter((e) => e.status === 'ran').map((e) => e.engine).join(', ') ?? '';
+      const ran = c.report?.engines.filter((e) => e.status === 'ran') ?? [];
+      const engines = ran.length ? `${ran.filter((e) => e.role === 'checked').map((e) => e.engine).join(', ')} vs ${ran.find((e) => e.role === 'reference')?.engine ?? 'outputs'}` : '';
       const verdict = c.error ? 'ERROR' : c.report!.verdict === 'pass' ? 'pass' : 'FAIL';
       const link = c.reportFile ? `<a href="${xml(relative(OUT, c.reportFile))}">${xml(c.name)}</a>` : xml(c.name);
       return `<tr class="${verdict.toLowerCase()}"><td>${link}</td><td>${verdict}</td><td>${fmt(worst)}</td><td>${xml(engines)}</td><td>${c.seconds.toFixed(1)} s</td><td>${xml(c.error ?? c.report?.reference.description ?? '')}</td></tr>`;
@@ -196,7 +197,7 @@ function writeResults(): { failed: number; errors: number; passed: number } {
 <h1>weightport parity CI: ${failed + errors ? 'FAIL' : 'pass'}</h1>
 <p>${passed} passed, ${failed} failed, ${errors} errors, ${skipped.length} fixtures skipped; ${(seconds / 60).toFixed(1)} min.</p>
 ${skipped.length ? `<ul>${skipped.map((s) => `<li>skipped ${xml(s.name)}: ${xml(s.reason)}</li>`).join('')}</ul>` : ''}
-<table><thead><tr><th>check</th><th>verdict</th><th>max |diff|</th><th>engines</th><th>time</th><th>reference / error</th></tr></thead><tbody>
+<table><thead><tr><th>check</th><th>verdict</th><th>max |diff|</th><th>checked vs reference</th><th>time</th><th>reference / error</th></tr></thead><tbody>
 ${rows}
 </tbody></table></body></html>
 `,
