@@ -393,14 +393,17 @@ function detectByName(source: SourceModel, options: BindOptions): Detection | nu
   if (!stem || stem.shape.length !== 4 || stem.shape[2] !== 3 || !logits || logits.shape.length !== 1) return null;
   const widthDivisor = widthDivisorFor(32, stem.shape[3]);
   if (widthDivisor === undefined) return null;
+  // weightport's safetensors writer records whether the model ends in a softmax (Keras' does).
+  const outputs = (source.metadata.__metadata__ as Record<string, unknown> | undefined)?.outputs;
+  const softmax = outputs === 'probabilities';
   for (const arch of options.arch ? [options.arch] : (['inception_resnet_v2', 'inception_v4'] as const)) {
     const naming = kerasNaming.layout(buildGraph(arch, { classes: logits.shape[0], widthDivisor }));
     if (naming.length === source.tensors.length && naming.every((t) => byName.get(t.name)?.shape.join() === t.shape.join()))
       return {
         scheme: 'keras',
         arch,
-        options: { classes: logits.shape[0], widthDivisor },
-        reason: `Keras layer/weight names as keras.applications writes them (conv2d/kernel ... predictions/bias), ${ARCH_LABEL[arch]}`,
+        options: { classes: logits.shape[0], widthDivisor, ...(softmax ? { softmax } : {}) },
+        reason: `Keras layer/weight names as keras.applications writes them (conv2d/kernel ... predictions/bias), ${ARCH_LABEL[arch]}${softmax ? '; the file says the model outputs probabilities' : ''}`,
       };
   }
   return null;
@@ -552,7 +555,13 @@ function bindByName(source: SourceModel, c: Candidate, detection: Detection) {
     }
   }
   void detection;
-  return bindTable({ scheme: 'keras', source, graph: c.graph, lookup: (p) => table.get(p.name) });
+  return bindTable({
+    scheme: 'keras',
+    source,
+    graph: c.graph,
+    lookup: (p) => table.get(p.name),
+    provenance: { ...(c.graph.options.softmax ? { sourceOutputsProbabilities: true } : {}) },
+  });
 }
 
 export const kerasScheme: Scheme = {
