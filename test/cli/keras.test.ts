@@ -3,6 +3,7 @@
  * model.onnx`, and the same with `--from auto`; the written ONNX reproduces Keras' output in
  * onnxruntime. Also `--to safetensors --naming keras`, and that `port --help` loads no h5wasm.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,6 +73,17 @@ describe('port --from keras --to onnx model.h5 -o model.onnx', () => {
     expect(r2.code, r2.stderr).toBe(0);
     expect(JSON.parse(r2.stdout).detection.scheme).toBe('keras');
     expect(existsSync(back)).toBe(true);
+  });
+
+  it('the library reads Keras from `node --input-type=module -e` too (the HDF5 worker does not inherit that flag)', () => {
+    const dist = new URL('../../dist/index.js', import.meta.url).href;
+    const r = spawnSync(
+      process.execPath,
+      ['--input-type=module', '-e', `const { readModel } = await import(${JSON.stringify(dist)}); const s = await readModel(${JSON.stringify(V4)}); console.log(s.tensors.length); await s.close();`],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('598');
   });
 
   it('port --help loads no h5wasm (nor any engine)', () => {

@@ -130,6 +130,8 @@ class H5Worker {
       eval: true,
       // The worker silences its own stdout/stderr (worker-source.ts says why).
       workerData: { url: h5wasmUrl(build), maxNodes: MAX_OBJECTS, maxDepth: MAX_DEPTH },
+      // Not the parent's flags: `--input-type=module` (node -e) would make this CommonJS code ESM.
+      execArgv: [],
     });
     return new H5Worker(build, worker);
   }
