@@ -3,28 +3,40 @@
  * Each is one pass that writes straight into a new array.
  */
 
-/** HWIO [kh, kw, in, out] (TF, Keras, tfjs) -> OIHW [out, in, kh, kw]. */
-export function hwioToOihw(src: Float32Array, [kh, kw, ci, co]: readonly number[]): Float32Array {
+/** Tile edge of the blocked transposes: 32 x 32 floats of source and destination stay in L1. */
+const TILE = 32;
+
+/**
+ * OIHW [o, i, kh, kw] <-> HWIO [kh, kw, i, o], tiled over (o, i) so that both reads and writes
+ * stay within a few cache lines (an untiled loop writes with a stride of `o` floats: 2-3x slower
+ * on full-size kernels).
+ */
+function tiledOihwHwio(src: Float32Array, [co, ci, kh, kw]: readonly number[], toHwio: boolean): Float32Array {
   const dst = new Float32Array(src.length);
-  for (let h = 0; h < kh; h++)
-    for (let w = 0; w < kw; w++)
-      for (let i = 0; i < ci; i++) {
-        const s = ((h * kw + w) * ci + i) * co;
-        for (let o = 0; o < co; o++) dst[((o * ci + i) * kh + h) * kw + w] = src[s + o];
-      }
+  const k = kh * kw;
+  for (let o0 = 0; o0 < co; o0 += TILE) {
+    const o1 = Math.min(o0 + TILE, co);
+    for (let i0 = 0; i0 < ci; i0 += TILE) {
+      const i1 = Math.min(i0 + TILE, ci);
+      for (let j = 0; j < k; j++)
+        for (let i = i0; i < i1; i++) {
+          const hwio = (j * ci + i) * co;
+          if (toHwio) for (let o = o0; o < o1; o++) dst[hwio + o] = src[(o * ci + i) * k + j];
+          else for (let o = o0; o < o1; o++) dst[(o * ci + i) * k + j] = src[hwio + o];
+        }
+    }
+  }
   return dst;
 }
 
+/** HWIO [kh, kw, in, out] (TF, Keras, tfjs) -> OIHW [out, in, kh, kw]. */
+export function hwioToOihw(src: Float32Array, [kh, kw, ci, co]: readonly number[]): Float32Array {
+  return tiledOihwHwio(src, [co, ci, kh, kw], false);
+}
+
 /** OIHW [out, in, kh, kw] -> HWIO [kh, kw, in, out]. */
-export function oihwToHwio(src: Float32Array, [co, ci, kh, kw]: readonly number[]): Float32Array {
-  const dst = new Float32Array(src.length);
-  for (let o = 0; o < co; o++)
-    for (let i = 0; i < ci; i++)
-      for (let h = 0; h < kh; h++) {
-        const s = ((o * ci + i) * kh + h) * kw;
-        for (let w = 0; w < kw; w++) dst[((h * kw + w) * ci + i) * co + o] = src[s + w];
-      }
-  return dst;
+export function oihwToHwio(src: Float32Array, shape: readonly number[]): Float32Array {
+  return tiledOihwHwio(src, shape, true);
 }
 
 /** Transposes a row-major [rows, cols] matrix: dense [in, out] <-> [out, in]. */

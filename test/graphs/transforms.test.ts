@@ -87,6 +87,17 @@ describe('layouts', () => {
     // element (h=1, w=2, i=3, o=4) sits at ((o*in + i)*kh + h)*kw + w in OIHW
     expect(oihw[((4 * 4 + 3) * 2 + 1) * 3 + 2]).toBe(((1 * 3 + 2) * 4 + 3) * 5 + 4);
     expect(oihwToHwio(oihw, [5, 4, 2, 3])).toEqual(hwio);
+    // Shapes that span several 32x32 tiles, against a naive index computation.
+    for (const [co, ci, kh, kw] of [[70, 33, 3, 3], [33, 70, 1, 1], [5, 3, 1, 7], [1, 1, 1, 1]]) {
+      const src = Float32Array.from({ length: co * ci * kh * kw }, (_, i) => i * 0.5 - 3);
+      const naive = new Float32Array(src.length);
+      for (let o = 0; o < co; o++)
+        for (let i = 0; i < ci; i++)
+          for (let h = 0; h < kh; h++)
+            for (let w = 0; w < kw; w++) naive[((h * kw + w) * ci + i) * co + o] = src[((o * ci + i) * kh + h) * kw + w];
+      expect(oihwToHwio(src, [co, ci, kh, kw])).toEqual(naive);
+      expect(hwioToOihw(naive, [kh, kw, ci, co])).toEqual(src);
+    }
     const m = Float32Array.from({ length: 6 }, (_, i) => i);
     expect([...transpose2d(m, [2, 3])]).toEqual([0, 3, 1, 4, 2, 5]);
   });

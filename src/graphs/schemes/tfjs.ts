@@ -58,40 +58,6 @@ export function foldedResidualScales(graph: Graph): Map<string, number> {
   return scales;
 }
 
-/** Tile edge of the blocked transposes: 32 x 32 floats of source and destination stay in L1. */
-const TILE = 32;
-
-/**
- * OIHW [o, i, kh, kw] <-> HWIO [kh, kw, i, o], tiled over (o, i) so that both the reads and the
- * writes stay within a few cache lines; the same values as layout.ts `oihwToHwio` / `hwioToOihw`
- * (whose untiled loops write with a stride of `o` floats: 2-3x slower on full-size kernels).
- */
-export function tiledOihwHwio(src: Float32Array, [co, ci, kh, kw]: readonly number[], toHwio: boolean): Float32Array {
-  const dst = new Float32Array(src.length);
-  const k = kh * kw;
-  for (let o0 = 0; o0 < co; o0 += TILE) {
-    const o1 = Math.min(o0 + TILE, co);
-    for (let i0 = 0; i0 < ci; i0 += TILE) {
-      const i1 = Math.min(i0 + TILE, ci);
-      for (let j = 0; j < k; j++)
-        for (let i = i0; i < i1; i++) {
-          const hwio = (j * ci + i) * co;
-          if (toHwio) for (let o = o0; o < o1; o++) dst[hwio + o] = src[(o * ci + i) * k + j];
-          else for (let o = o0; o < o1; o++) dst[(o * ci + i) * k + j] = src[hwio + o];
-        }
-    }
-  }
-  return dst;
-}
-
-/** TF / tfjs conv kernels [kh, kw, in, out], with the tiled transposes. */
-const HWIO: Transform = {
-  name: 'hwio',
-  storedShape: TRANSFORMS.hwio.storedShape,
-  apply: (d, [kh, kw, ci, co]) => tiledOihwHwio(d, [co, ci, kh, kw], false),
-  store: (d, canonical) => tiledOihwHwio(d, canonical, true),
-};
-
 /** `base`, then a multiplication by `scale` (stored = scale · canonical). */
 function scaled(base: Transform, scale: number): Transform {
   const times = (data: Float32Array, keep: Float32Array, factor: (v: number) => number): Float32Array => {
@@ -113,7 +79,7 @@ export const tfjsNaming: Naming = {
     const scales = foldedResidualScales(graph);
     return graphParams(graph).map((p) => {
       let transform: Transform =
-        p.role === 'conv.weights' ? HWIO : p.role === 'dense.weights' ? TRANSFORMS.inOut : TRANSFORMS.none;
+        p.role === 'conv.weights' ? TRANSFORMS.hwio : p.role === 'dense.weights' ? TRANSFORMS.inOut : TRANSFORMS.none;
       const s = scales.get(p.node);
       if (s !== undefined && (p.role === 'conv.weights' || p.role === 'conv.biases')) transform = scaled(transform, s);
       return {
