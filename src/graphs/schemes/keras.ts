@@ -416,10 +416,12 @@ function detect(source: SourceModel, options: BindOptions = {}): Detection | nul
   const denses = layers.filter((l) => l.kind === 'dense');
   const stem = convs[0]?.weights[0];
   const head = denses.at(-1)?.weights[0];
-  if (!stem || stem.shape[2] !== 3 || !head) return null;
+  if (!stem || stem.shape[2] !== 3) return null;
   const widthDivisor = widthDivisorFor(32, stem.shape[3]);
   if (widthDivisor === undefined) return null;
-  const classes = head.shape[1];
+  // Without a classifier (include_top=False) the file is still claimed, so that bind names the
+  // missing Dense.
+  const classes = head?.shape[1] ?? 1000;
   const { softmax, why } = softmaxOf(structure, layers.at(-1));
   const inputSize = structure.inputSize !== undefined && structure.inputSize !== 299 ? { inputSize: structure.inputSize } : {};
   const opts: BuildOptions = { classes, widthDivisor, softmax, ...inputSize };

@@ -219,6 +219,12 @@ describe('what does not fit is named exactly', () => {
     expect(e.mismatched.map((m) => m.source)).toContain(layers[i + 3].tensors[0].name);
   });
 
+  it('a model without its classifier (include_top=False): the Dense is named as missing', () => {
+    const e = fails(source(layers.slice(0, -1)));
+    expect(e.missing).toEqual(['Logits/Logits/weights', 'Logits/Logits/biases']);
+    expect(e.message).toMatch(/a Dense \[\[192,1000\], \[1000\]\] for Logits\/Logits is missing after layer #447 'conv_7b_bn'/);
+  });
+
   it('a model that is not an Inception: no scheme claims it', () => {
     const tiny = layers.slice(0, 4);
     expect(() => bindModel(source(tiny))).toThrow(/no known naming scheme/);
