@@ -106,10 +106,12 @@ export function foldBatchNorm(model: CanonicalModel): CanonicalModel {
   const read = (name: string) => old.get(name)!.read();
   const values = new Map<string, ParamSource>();
   for (const [conv, bn] of folded) {
-    const scale = async () => {
-      const [gamma, variance] = await Promise.all([read(`${bn.name}/gamma`), read(`${bn.name}/moving_variance`)]);
-      return gamma.map((v, c) => v / Math.sqrt(variance[c] + bn.epsilon));
-    };
+    // Needed by both the weights and the bias: read gamma and variance once.
+    let scaleOnce: Promise<Float32Array> | undefined;
+    const scale = () =>
+      (scaleOnce ??= Promise.all([read(`${bn.name}/gamma`), read(`${bn.name}/moving_variance`)]).then(([gamma, variance]) =>
+        gamma.map((v, c) => v / Math.sqrt(variance[c] + bn.epsilon)),
+      ));
     values.set(`${conv}/weights`, async () => {
       const [w, s] = await Promise.all([read(`${conv}/weights`), scale()]);
       const per = w.length / s.length;

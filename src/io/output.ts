@@ -35,6 +35,9 @@ export async function checkOutput(target: string, force = false): Promise<void> 
   if (!force && (await exists(target))) throw new OutputError(target, 'exists already (use --force to overwrite)');
 }
 
+/** File-system failures that mean "this output cannot be written here" (exit code 4), not a bug. */
+const OUTPUT_ERRNOS = new Set(['EACCES', 'EPERM', 'ENOSPC', 'EROFS', 'EDQUOT', 'ENOENT', 'ENOTDIR', 'EISDIR', 'EEXIST', 'EFBIG', 'ENAMETOOLONG']);
+
 /**
  * Runs `fill` with a temporary path for each target, then renames them all into place. The
  * targets are checked first (checkOutput); on any error the temporary files are removed.
@@ -60,7 +63,7 @@ export async function writeOutputs<T>(
     await Promise.all([...tmpOf.values()].map((p) => rm(p, { force: true })));
     if (e instanceof OutputError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'ENOSPC' || code === 'EROFS' || code === 'EDQUOT')
+    if (code !== undefined && OUTPUT_ERRNOS.has(code))
       throw new OutputError(targets[0], `cannot write: ${(e as Error).message}`, { cause: e });
     throw e;
   }
