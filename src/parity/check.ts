@@ -25,6 +25,8 @@ import {
   compareOutputs,
   degenerate,
   difference,
+  looksLikeProbabilities,
+  softmax,
   squeezeSpatial,
   toNchw,
   type Output,
@@ -161,7 +163,6 @@ function compare(
   checked: RunView,
   ref: { main: Output; blocks?: Map<string, Output> },
   atol: number,
-  kind: 'logits' | 'probabilities' | undefined,
   blockOrder: readonly { block: string; shape: readonly number[] }[] | undefined,
 ): Comparison {
   let out = checked.main.data;
@@ -175,7 +176,17 @@ function compare(
     } else
       return { name, engine, referenceName, pass: false, reason: `the outputs differ in size: ${out.length} values against ${expected.length}` };
   }
-  const output = compareOutputs(out, expected, kind);
+  // One side ends in a softmax and the other does not (a Keras source, whose `predictions` is
+  // the softmax, written as weights-only safetensors): compare probabilities with probabilities.
+  let outputAlignment: string | undefined;
+  const outProbs = looksLikeProbabilities(out);
+  const refProbs = looksLikeProbabilities(expected);
+  if (outProbs !== refProbs) {
+    outputAlignment = `the ${outProbs ? 'reference' : 'checked model'} outputs logits and the ${outProbs ? 'checked model' : 'reference'} probabilities: compared as probabilities (softmax of the logits)`;
+    if (outProbs) expected = softmax(expected);
+    else out = softmax(out);
+  }
+  const output = compareOutputs(out, expected, outProbs || refProbs ? 'probabilities' : 'logits');
   const pass = Number.isFinite(output.maxAbs) && output.maxAbs <= atol;
   const reason = pass ? undefined : `max |diff| ${output.maxAbs.toExponential(2)} > atol ${atol}`;
   const diagnosis = pass ? undefined : classShift(out, expected, atol);
@@ -227,6 +238,7 @@ function compare(
     ...(reason ? { reason } : {}),
     output,
     ...(classAlignment ? { classAlignment } : {}),
+    ...(outputAlignment ? { outputAlignment } : {}),
     ...(diagnosis ? { diagnosis } : {}),
     ...(layers ? { layers } : {}),
     ...(firstDivergence ? { firstDivergence } : {}),
@@ -330,7 +342,6 @@ export async function checkParity(model: string, options: CheckParityOptions = {
       }
     const inputSize = options.inputSize ?? graph?.options.inputSize ?? 299;
     const input = await loadInput(options.input, inputSize);
-    const kind = graph ? (graph.options.softmax ? 'probabilities' : 'logits') : undefined;
     const blockOrder = layers ? (graph ? blockStats(graph).map((b) => ({ block: b.block, shape: b.shape })) : undefined) : undefined;
 
     // The reference: outputs from a file, a run of `against`, or an independent run of the checked model.
@@ -434,7 +445,7 @@ export async function checkParity(model: string, options: CheckParityOptions = {
       if (layers && v.blocks.size === 0) warnings.push(`${p.model} exposes no block outputs (write it with exposeBlocks): only the main output is compared for ${p.engine.name}`);
       const name = `${p.engine.name} (${p.engine.kind})`;
       const order = blockOrder ?? (layers ? [...(refOutputs!.blocks ?? new Map()).entries()].map(([block, o]) => ({ block, shape: o.dims.slice(1) })) : undefined);
-      comparisons.push(compare(name, p.engine.name, refName, v, refOutputs!, atol, kind, order));
+      comparisons.push(compare(name, p.engine.name, refName, v, refOutputs!, atol, order));
     }
     if (comparisons.length === 0) warnings.push('no engine ran the checked model: nothing was compared');
 

@@ -120,7 +120,7 @@ const ortEngine = (name: 'ort' | 'ort-cuda'): Engine => ({
 
 const tfjsEngine = (name: 'tfjs-wasm' | 'webgpu' | 'tfjs-node-gpu', backend: 'wasm' | 'webgpu' | 'tensorflow', description: string): Engine => {
   let device = '';
-  return {
+  const engine: Engine = {
     name,
     description,
     kind: 'tfjs',
@@ -152,13 +152,14 @@ const tfjsEngine = (name: 'tfjs-wasm' | 'webgpu' | 'tfjs-node-gpu', backend: 'wa
       const { runTfjs } = await import('./tfjs.js');
       const r = await runTfjs(backend, model, input, options);
       if (!device) {
-        const a = await this.available();
+        const a = await engine.available();
         device = a.ok ? a.device : name;
       }
       const main = [...r.outputs.keys()][0];
       return { engine: name, outputs: r.outputs, layout: 'NHWC', createMs: r.createMs, runMs: r.runMs[0], allRunMs: r.runMs, device, main, blocks: r.blocks };
     },
   };
+  return engine;
 };
 
 /** Every engine, in the order they are tried and reported. */

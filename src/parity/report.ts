@@ -61,6 +61,8 @@ export interface Comparison {
   readonly output?: OutputComparison;
   /** Set when the two sides have 1001 and 1000 classes: the background class was dropped before comparing. */
   readonly classAlignment?: string;
+  /** Set when one side outputs logits and the other probabilities: both were compared as probabilities. */
+  readonly outputAlignment?: string;
   /** A hint about the kind of bug when the pattern is recognisable (class offset by one...). */
   readonly diagnosis?: string;
   readonly layers?: readonly BlockDiff[];
@@ -153,6 +155,8 @@ export function comparisonLine(c: Comparison): string {
       `first diverging block ${f.block} (max |diff| ${fmt(f.maxAbs)} > ${fmt(f.tolerance)}${f.previous ? `; before it ${f.previous.block}: ${fmt(f.previous.maxAbs)}` : ''})`,
     );
   }
+  if (c.classAlignment) parts.push(c.classAlignment);
+  if (c.outputAlignment) parts.push(c.outputAlignment);
   if (c.reason && !c.pass) parts.push(c.reason);
   if (c.diagnosis) parts.push(c.diagnosis);
   return parts.join('; ');
