@@ -150,8 +150,7 @@ describe('--from auto: one reader per file, from the bytes', () => {
 describe('the CLI without --from', () => {
   it('inspect, convert and diff recognise each format', () => {
     const pick = (f: FormatName) => cases.find((c) => c.format === f && c.arch);
-    // (Keras files go through the CLI in test/readers/keras*.test.ts.)
-    for (const f of ['onnx', 'safetensors', 'tfjs', 'tf'] as const) {
+    for (const f of ['onnx', 'safetensors', 'tfjs', 'tf', 'keras'] as const) {
       const c = pick(f);
       if (!c) continue;
       const r = runCli(['inspect', c.path, '--json', '--no-verify']);
