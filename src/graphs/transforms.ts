@@ -1,5 +1,6 @@
 /** Model-level transforms that several readers and writers share. */
 import type { BatchNormNode, Conv2dNode, Graph, GraphNode } from './ir.js';
+import { UsageError } from '../errors.js';
 import { createModel, type CanonicalModel, type CanonicalParam, type ParamSource } from '../model.js';
 
 /** Bias given to an added background class: it never wins and takes no probability. */
@@ -125,4 +126,36 @@ export function foldBatchNorm(model: CanonicalModel): CanonicalModel {
   }
   for (const p of model.params) if (!p.role.startsWith('bn.') && !values.has(p.name)) values.set(p.name, () => p.read());
   return createModel(graph, values, model.provenance);
+}
+
+/**
+ * For namings that store no batch-norm gamma (Keras' `scale=False`): folds γ into the moving
+ * variance, σ'² = (σ² + ε)/γ² − ε, which normalises identically, so that γ = 1 can be dropped.
+ * Channels whose γ is exactly 1 are left untouched (bit for bit). Throws a UsageError when a γ is
+ * not positive or σ'² would be negative: such a model cannot be stored without gamma.
+ */
+export function withUnitGamma(model: CanonicalModel, namingName: string): CanonicalModel {
+  const old = paramMap(model);
+  const values = new Map<string, ParamSource>();
+  for (const p of model.params) values.set(p.name, () => p.read());
+  for (const n of model.graph.nodes) {
+    if (n.op !== 'batchnorm') continue;
+    const gammaName = `${n.name}/gamma`;
+    const varName = `${n.name}/moving_variance`;
+    values.set(gammaName, async () => new Float32Array(n.channels).fill(1));
+    values.set(varName, async () => {
+      const [gamma, variance] = await Promise.all([old.get(gammaName)!.read(), old.get(varName)!.read()]);
+      const out = Float32Array.from(variance);
+      for (let c = 0; c < out.length; c++) {
+        const g = gamma[c];
+        if (g === 1) continue;
+        const v = (variance[c] + n.epsilon) / (g * g) - n.epsilon;
+        if (!(g > 0) || !(v >= 0))
+          throw new UsageError(`the ${namingName} naming stores no batch-norm gamma, and ${gammaName}[${c}] = ${g} cannot be folded into the variance: choose another naming`);
+        out[c] = v;
+      }
+      return out;
+    });
+  }
+  return createModel(model.graph, values, model.provenance);
 }

@@ -258,3 +258,44 @@ describe.skipIf(!py.ok)(`the reference reader (Python safetensors.safe_open) rea
     }
   });
 });
+
+describe('safetensors writer: a naming without batch-norm gamma (keras)', () => {
+  const work = mkdtempSync(join(tmpdir(), 'wp-st-gamma-'));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it('folds a gamma that is not 1 into the variance: onnxruntime gives the same logits as the original', async () => {
+    const { runOnnx } = await import('../../src/parity/ort.js');
+    const { defaultInput } = await import('../../src/parity/input.js');
+    const graph = buildGraph('inception_resnet_v2', { widthDivisor: 8 });
+    const model = seededModel(graph, { seed: 11, gamma: 'random' });
+    const st = join(work, 'keras.safetensors');
+    await writeModel(model, st, { to: 'safetensors', naming: 'keras' });
+    const source = await readModel(st);
+    const { model: back } = bindModel(source);
+    const gammas = (await readAll(back)).get('Mixed_5b/Branch_0/Conv2d_1x1/BatchNorm/gamma')!;
+    expect(gammas.every((g) => g === 1)).toBe(true);
+    const a = join(work, 'original.onnx');
+    const b = join(work, 'back.onnx');
+    await writeModel(model, a, { to: 'onnx' });
+    await writeModel(back, b, { to: 'onnx' });
+    await source.close();
+    const input = defaultInput(299);
+    const [ra, rb] = [await runOnnx(a, input), await runOnnx(b, input)];
+    const la = [...ra.outputs.values()][0].data;
+    const lb = [...rb.outputs.values()][0].data;
+    const maxAbs = la.reduce((m, v, i) => Math.max(m, Math.abs(v - lb[i])), 0);
+    const spread = Math.sqrt(la.reduce((s, v) => s + v * v, 0) / la.length);
+    expect(spread).toBeGreaterThan(0.1);
+    expect(maxAbs).toBeLessThan(1e-4);
+  });
+
+  it('refuses a gamma that cannot be folded (not positive)', async () => {
+    const graph = buildGraph('inception_v4', { widthDivisor: 16 });
+    const values = await readAll(seededModel(graph, { seed: 2 }));
+    values.get('Mixed_6a/Branch_0/Conv2d_1a_3x3/BatchNorm/gamma')![3] = -0.5;
+    const out = join(work, 'negative.safetensors');
+    await expect(writeModel(createModel(graph, values), out, { to: 'safetensors', naming: 'keras' })).rejects.toThrow(UsageError);
+    await expect(writeModel(createModel(graph, values), out, { to: 'safetensors', naming: 'keras' })).rejects.toThrow(/gamma\[3\] = -0.5/);
+    expect(existsSync(out)).toBe(false);
+  });
+});

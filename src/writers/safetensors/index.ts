@@ -29,6 +29,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { UsageError } from '../../errors.js';
 import { NAMINGS, type NamedTensor } from '../../graphs/schemes/index.js';
 import { sizeOf } from '../../graphs/ir.js';
+import { withUnitGamma } from '../../graphs/transforms.js';
 import { hasBackgroundClass, type CanonicalModel, type CanonicalParam } from '../../model.js';
 import { bytesOf, DTYPE_SIZE, toFloat16, type DType } from '../../tensor.js';
 import { writeOutputs } from '../../io/output.js';
@@ -90,8 +91,12 @@ export function planSafetensors(model: CanonicalModel, options: WriteOptions = {
   if (!naming) throw new UsageError(`no '${namingName}' naming for safetensors yet (available: ${NAMINGS.map((n) => n.name).join(', ')})`);
   const dtype = options.dtype ?? 'float32';
   if (dtype !== 'float32' && dtype !== 'float16') throw new UsageError(`safetensors: dtype must be float32 or float16, got ${dtype}`);
-  const params = new Map(model.params.map((p) => [p.name, p]));
   const named = naming.layout(model.graph);
+  // A naming without gamma (Keras) must not lose a gamma that is not 1: fold it into the variance.
+  const storesGamma = named.some((t) => t.param?.endsWith('/BatchNorm/gamma'));
+  const hasBn = model.params.some((p) => p.role === 'bn.gamma');
+  if (hasBn && !storesGamma) model = withUnitGamma(model, naming.name);
+  const params = new Map(model.params.map((p) => [p.name, p]));
 
   const seen = new Set<string>();
   const items = named.map((tensor) => {
