@@ -9,7 +9,7 @@
  * that is removed at the end.
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { UsageError, WeightportError } from '../errors.js';
@@ -96,6 +96,23 @@ export async function runnableKind(path: string): Promise<ModelKind | undefined>
   }
   return undefined;
 }
+
+/**
+ * Where models written for a check go: /dev/shm when it is a RAM disk with room (the engines
+ * read them back at once; no disk round trip), else the system's temporary folder.
+ */
+async function scratchDir(): Promise<string> {
+  const shm = '/dev/shm';
+  try {
+    const fs = await statfs(shm);
+    if (fs.bavail * fs.bsize >= SCRATCH_MIN_BYTES) return shm;
+  } catch {
+    // no /dev/shm
+  }
+  return tmpdir();
+}
+/** Room a RAM disk needs for the check to use it: two full-size models and then some. */
+const SCRATCH_MIN_BYTES = 2 * 1024 ** 3;
 
 const defaultEngine = (kind: ModelKind): EngineName => (kind === 'onnx' ? 'ort' : 'tfjs-wasm');
 const otherKind = (kind: ModelKind): ModelKind => (kind === 'onnx' ? 'tfjs' : 'onnx');
@@ -289,7 +306,7 @@ export async function checkParity(model: string, options: CheckParityOptions = {
           }
         : { label: 'against', canonical: async () => options.against as CanonicalModel };
   const besideFiles: string[] = [];
-  const work = await mkdtemp(join(options.workDir ?? tmpdir(), 'weightport-parity-'));
+  const work = await mkdtemp(join(options.workDir ?? (await scratchDir()), 'weightport-parity-'));
   try {
     const written = new Map<string, string>();
     const exposedCopies = new Map<string, string>();
