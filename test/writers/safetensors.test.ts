@@ -12,6 +12,7 @@ import { convert, readModel, bindModel, writeModel } from '../../src/api.js';
 import { OutputError, UsageError } from '../../src/errors.js';
 import { buildGraph, sizeOf } from '../../src/graphs/index.js';
 import { seededModel } from '../../src/graphs/init.js';
+import { withUnitGamma } from '../../src/graphs/transforms.js';
 import { sha256File } from '../../src/io/hash.js';
 import { createModel, readAll, type CanonicalModel } from '../../src/model.js';
 import { bytesToFloat32, float16BitsToFloat32, toFloat16 } from '../../src/tensor.js';
@@ -126,7 +127,9 @@ describe('safetensors writer: dtype, naming, streaming, outputs', () => {
     await writeModel(model, path, { to: 'safetensors', naming: name as never });
     const naming = NAMINGS.find((n) => n.name === name)!;
     const layout = naming.layout(model.graph);
-    const values = await readAll(model);
+    // A naming without gamma stores the variance with gamma folded in (withUnitGamma).
+    const storesGamma = layout.some((t) => t.param?.endsWith('/gamma'));
+    const values = await readAll(storesGamma ? model : withUnitGamma(model, name));
     const source = await readModel(path);
     try {
       const stored = new Map(source.tensors.map((t) => [t.name, t]));
