@@ -36,6 +36,16 @@ export function runMeasured(cmd, args, options = {}) {
   return { ms, rss: Number.isFinite(kib) ? kib * 1024 : NaN, stdout: r.stdout };
 }
 
+/** A command run `runs` times after one warm-up: median wall ms and the largest peak RSS. */
+export function measureRuns(cmd, args, runs) {
+  const measured = [];
+  for (let i = 0; i < runs + 1; i++) {
+    const m = runMeasured(cmd, args);
+    if (i > 0) measured.push(m);
+  }
+  return { ms: median(measured.map((m) => m.ms)), rss: Math.max(...measured.map((m) => m.rss)) };
+}
+
 /** Median wall ms of a command over runs. */
 export function timeCommand(cmd, args, runs = 5) {
   const times = [];

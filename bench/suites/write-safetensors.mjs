@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildGraph, readModel, bindModel, seededModel, weightBytes, writeModel } from '../../dist/index.js';
 import { sha256File } from '../../dist/io/hash.js';
-import { CACHE, CLI, median, row, runMeasured, timeCommand } from '../lib.mjs';
+import { CACHE, CLI, median, row, measureRuns, timeCommand } from '../lib.mjs';
 
 export const name = 'write-safetensors';
 
@@ -26,11 +26,7 @@ export async function run() {
   try {
     const cp = timeCommand('cp', [src, copy], RUNS);
 
-    const cli = [];
-    for (let i = 0; i < RUNS + 1; i++) cli.push(runMeasured(process.execPath, [CLI, 'convert', src, '--to', 'safetensors', '--naming', 'timm', '-o', out, '--force', '--no-check']));
-    const measured = cli.slice(1);
-    const wall = median(measured.map((m) => m.ms));
-    const rss = Math.max(...measured.map((m) => m.rss));
+    const { ms: wall, rss } = measureRuns(process.execPath, [CLI, 'convert', src, '--to', 'safetensors', '--naming', 'timm', '-o', out, '--force', '--no-check'], RUNS);
 
     // In-process: reader -> timm scheme -> writer, without node start-up and the source's SHA-256.
     const inProcess = [];

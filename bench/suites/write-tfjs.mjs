@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildGraph, readModel, bindModel, seededModel, weightBytes, writeModel } from '../../dist/index.js';
-import { CACHE, CLI, median, row, runMeasured, timeCommand } from '../lib.mjs';
+import { CACHE, CLI, median, row, measureRuns, timeCommand } from '../lib.mjs';
 
 export const name = 'write-tfjs';
 
@@ -32,11 +32,7 @@ export async function run() {
     rmSync(copy, { recursive: true, force: true });
     const cp = timeCommand('bash', ['-c', `rm -rf '${copy}' && cp -r '${src}' '${copy}'`], RUNS);
 
-    const cli = [];
-    for (let i = 0; i < RUNS + 1; i++) cli.push(runMeasured(process.execPath, [CLI, 'convert', src, '--to', 'tfjs', '-o', out, '--force', '--no-check']));
-    const measured = cli.slice(1);
-    const wall = median(measured.map((m) => m.ms));
-    const rss = Math.max(...measured.map((m) => m.rss));
+    const { ms: wall, rss } = measureRuns(process.execPath, [CLI, 'convert', src, '--to', 'tfjs', '-o', out, '--force', '--no-check'], RUNS);
 
     // In-process: reader -> tfjs scheme -> writer, without node start-up and the source's SHA-256.
     const inProcess = [];
