@@ -98,6 +98,20 @@ async function fileHandler(jsonPath: string): Promise<{ handler: import('@tensor
   return { handler, json };
 }
 
+/**
+ * A graph-model's outputs: `execute`, which needs no control flow (weightport's graphs have none;
+ * `executeAsync` on such a graph warns on stderr), else `executeAsync`, which tfjs asks for then.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function executeGraph(model: any, x: Tensor, outputs: string[]): Promise<Tensor | Tensor[]> {
+  try {
+    return model.execute(x, outputs);
+  } catch (e) {
+    if (/executeAsync/.test((e as Error).message)) return model.executeAsync(x, outputs);
+    throw e;
+  }
+}
+
 export interface TfjsRun {
   /** Output name -> values (NHWC maps), in the model's output order. */
   readonly outputs: Map<string, Output>;
@@ -153,7 +167,7 @@ export async function runTfjs(
   try {
     for (let r = 0; r < Math.max(1, options.repeat ?? 1); r++) {
       const start = performance.now();
-      const y: Tensor | Tensor[] = graphModel ? await model.executeAsync(x, picked) : runner.predict(x);
+      const y: Tensor | Tensor[] = graphModel ? await executeGraph(model, x, picked) : runner.predict(x);
       const list: Tensor[] = Array.isArray(y) ? y : [y];
       const datas = await Promise.all(list.map((t) => t.data() as Promise<Float32Array>));
       runMs.push(performance.now() - start);

@@ -7,6 +7,9 @@ export type TargetFormat = (typeof TARGETS)[number];
 export const SAFETENSORS_SCHEMES = ['canonical', 'timm', 'slim', 'keras'] as const;
 export type SafetensorsScheme = (typeof SAFETENSORS_SCHEMES)[number];
 
+export const TFJS_FORMATS = ['layers-model', 'graph-model'] as const;
+export type TfjsFormat = (typeof TFJS_FORMATS)[number];
+
 /** Options of every writer; each uses those that concern it. Defaults are the writers'. */
 export interface WriteOptions {
   /** Overwrite existing outputs. Default false (OutputError, exit code 4). */
@@ -23,6 +26,11 @@ export interface WriteOptions {
   readonly naming?: SafetensorsScheme;
   /** tfjs: bytes per weight shard. Default 4 MiB. */
   readonly shardSize?: number;
+  /**
+   * tfjs: `layers-model` (a Keras topology, `tf.loadLayersModel`) or `graph-model` (a frozen
+   * GraphDef, `tf.loadGraphModel`; tensorflowjs_converter's `tfjs_graph_model`). Default layers-model.
+   */
+  readonly tfjsFormat?: TfjsFormat;
   /**
    * Also output the value of every block (graphs/shapes.ts `blockStats`, in that order, named after
    * the block), for parity's first-divergence search. Default false.

@@ -22,11 +22,13 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { OutputError, UsageError } from '../../errors.js';
 import { sizeOf } from '../../graphs/ir.js';
 import { tfjsLayerName, tfjsNaming } from '../../graphs/schemes/tfjs.js';
+import type { NamedTensor } from '../../graphs/schemes/types.js';
 import { writeOutputs } from '../../io/output.js';
 import { bytesOf, float16BitsToFloat32, toFloat16 } from '../../tensor.js';
 import { createModel, type CanonicalModel, type ParamSource } from '../../model.js';
 import type { Writer, WriteOptions, WriteResult } from '../types.js';
 import { buildTopology } from './topology.js';
+import { graphModelPlan } from './graph-model.js';
 
 /** tensorflowjs_converter's default shard size (write_weights.py, `shard_size_bytes`). */
 export const DEFAULT_SHARD_BYTES = 4 * 1024 * 1024;
@@ -39,8 +41,18 @@ const SHARD_PATTERN = /^group\d+-shard\d+of\d+\.bin$/;
 export interface TfjsWeightEntry {
   readonly name: string;
   readonly shape: readonly number[];
-  readonly dtype: 'float32';
+  readonly dtype: 'float32' | 'int32';
   readonly quantization?: { readonly dtype: 'float16' };
+}
+
+/** What a layers-model and a graph-model differ in; their weights are written alike (`write`). */
+export interface TfjsPlan {
+  /** The parameters in manifest order, with their tfjs names and layouts (`tfjsNaming`). */
+  readonly named: readonly NamedTensor[];
+  /** int32 operands (graph-model axes and shapes), stored after the parameters. */
+  readonly constants: readonly { readonly name: string; readonly shape: readonly number[]; readonly data: Int32Array }[];
+  /** model.json, given its weightsManifest. */
+  modelJson(weightsManifest: { paths: string[]; weights: TfjsWeightEntry[] }[]): object;
 }
 
 /**
@@ -103,23 +115,12 @@ async function write(model: Parameters<Writer['write']>[0], outPath: string, opt
   const shardSize = options.shardSize ?? DEFAULT_SHARD_BYTES;
   if (!Number.isSafeInteger(shardSize) || shardSize < 1) throw new UsageError(`--shard-size must be a positive whole number of bytes, got ${shardSize}`);
   const dtype = options.dtype ?? 'float32';
-  const graph = model.graph;
   // Check that the graph can be expressed before touching the file system.
-  const topology = buildTopology(graph, { exposeBlocks: options.exposeBlocks });
-  // tfjsNaming lists weights in graph order; the manifest lists them as tfjs's `model.weights`
-  // does (and so `model.save` writes them): the trainable weights in tfjs's layer order, then the
-  // non-trainable ones (BN moving statistics) in that order (tfjs-layers container.ts `weights`).
-  const layerRank = new Map(topology.modelTopology.config.layers.map((l, i) => [l.name, i]));
-  const rank = (name: string) => layerRank.get(name.slice(0, name.lastIndexOf('/'))) ?? -1;
-  const frozen = (name: string) => (/\/moving_(mean|variance)$/.test(name) ? 1 : 0);
-  const named = tfjsNaming
-    .layout(graph)
-    .map((t, i) => ({ t, i }))
-    .sort((a, b) => frozen(a.t.name) - frozen(b.t.name) || rank(a.t.name) - rank(b.t.name) || a.i - b.i)
-    .map(({ t }) => t);
+  const plan = options.tfjsFormat === 'graph-model' ? graphModelPlan(model, options) : layersModelPlan(model, options);
+  const { named, constants } = plan;
   const params = new Map(model.params.map((p) => [p.name, p]));
   const half = dtype === 'float16';
-  const total = named.reduce((sum, t) => sum + sizeOf(t.shape) * (half ? 2 : 4), 0);
+  const total = named.reduce((sum, t) => sum + sizeOf(t.shape) * (half ? 2 : 4), 0) + constants.reduce((sum, c) => sum + c.data.byteLength, 0);
   const shardCount = Math.max(1, Math.ceil(total / shardSize));
   const shards = Array.from({ length: shardCount }, (_, i) => shardName(i + 1, shardCount));
   const dir = outPath;
@@ -147,33 +148,18 @@ async function write(model: Parameters<Writer['write']>[0], outPath: string, opt
       } finally {
         await writing.catch(() => undefined);
       }
+      for (const c of constants) await sink.write(bytesOf(c.data));
       await sink.close();
-      const weights: TfjsWeightEntry[] = named.map((t) => ({
-        name: t.name,
-        shape: [...t.shape],
-        dtype: 'float32',
-        ...(half ? { quantization: { dtype: 'float16' as const } } : {}),
-      }));
-      const json = {
-        format: 'layers-model',
-        generatedBy: 'weightport',
-        convertedBy: 'weightport',
-        weightsManifest: [{ paths: shards, weights }],
-        modelTopology: topology.modelTopology,
-        userDefinedMetadata: {
-          weightport: {
-            arch: graph.arch,
-            options: graph.options,
-            naming: 'tfjs',
-            residualScaleFolded: true,
-            input: { layer: tfjsLayerName(graph.input.name), layout: 'NHWC', range: [-1, 1] },
-            outputs: topology.outputs,
-            ...(topology.blocks.length ? { blocks: topology.blocks } : {}),
-            provenance: model.provenance,
-          },
-        },
-      };
-      await writeFile(tmp(join(dir, MODEL_JSON)), JSON.stringify(json));
+      const weights: TfjsWeightEntry[] = [
+        ...named.map((t) => ({
+          name: t.name,
+          shape: [...t.shape],
+          dtype: 'float32' as const,
+          ...(half ? { quantization: { dtype: 'float16' as const } } : {}),
+        })),
+        ...constants.map((c) => ({ name: c.name, shape: [...c.shape], dtype: 'int32' as const })),
+      ];
+      await writeFile(tmp(join(dir, MODEL_JSON)), JSON.stringify(plan.modelJson([{ paths: shards, weights }])));
     });
   } catch (e) {
     if (created) await rmdir(dir).catch(() => undefined);
@@ -187,6 +173,46 @@ async function write(model: Parameters<Writer['write']>[0], outPath: string, opt
   let bytes = 0;
   for (const t of targets) bytes += (await stat(t)).size;
   return { files: targets, bytes };
+}
+
+/** The layers-model: a Keras functional topology (topology.ts). */
+function layersModelPlan(model: CanonicalModel, options: WriteOptions): TfjsPlan {
+  const graph = model.graph;
+  const topology = buildTopology(graph, { exposeBlocks: options.exposeBlocks });
+  // tfjsNaming lists weights in graph order; the manifest lists them as tfjs's `model.weights`
+  // does (and so `model.save` writes them): the trainable weights in tfjs's layer order, then the
+  // non-trainable ones (BN moving statistics) in that order (tfjs-layers container.ts `weights`).
+  const layerRank = new Map(topology.modelTopology.config.layers.map((l, i) => [l.name, i]));
+  const rank = (name: string) => layerRank.get(name.slice(0, name.lastIndexOf('/'))) ?? -1;
+  const frozen = (name: string) => (/\/moving_(mean|variance)$/.test(name) ? 1 : 0);
+  const named = tfjsNaming
+    .layout(graph)
+    .map((t, i) => ({ t, i }))
+    .sort((a, b) => frozen(a.t.name) - frozen(b.t.name) || rank(a.t.name) - rank(b.t.name) || a.i - b.i)
+    .map(({ t }) => t);
+  return {
+    named,
+    constants: [],
+    modelJson: (weightsManifest) => ({
+      format: 'layers-model',
+      generatedBy: 'weightport',
+      convertedBy: 'weightport',
+      weightsManifest,
+      modelTopology: topology.modelTopology,
+      userDefinedMetadata: {
+        weightport: {
+          arch: graph.arch,
+          options: graph.options,
+          naming: 'tfjs',
+          residualScaleFolded: true,
+          input: { layer: tfjsLayerName(graph.input.name), layout: 'NHWC', range: [-1, 1] },
+          outputs: topology.outputs,
+          ...(topology.blocks.length ? { blocks: topology.blocks } : {}),
+          provenance: model.provenance,
+        },
+      },
+    }),
+  };
 }
 
 /**

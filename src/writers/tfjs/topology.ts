@@ -71,7 +71,7 @@ function samePads(size: number, kernel: number, stride: number): [number, number
 }
 
 /** `valid`, `same`, or undefined when the pads are neither. */
-function paddingMode(input: Shape, kernel: Pair, stride: Pair, pads: Pads): 'valid' | 'same' | undefined {
+export function paddingMode(input: Shape, kernel: Pair, stride: Pair, pads: Pads): 'valid' | 'same' | undefined {
   if (pads.every((p) => p === 0)) return 'valid';
   const [t, b] = samePads(input[1], kernel[0], stride[0]);
   const [l, r] = samePads(input[2], kernel[1], stride[1]);
