@@ -1,6 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { FORMATS } from '../../readers/types.js';
-import { SAFETENSORS_SCHEMES, TARGETS } from '../../writers/types.js';
+import { SAFETENSORS_SCHEMES, TARGETS, TFJS_FORMATS } from '../../writers/types.js';
 import { SCHEMES } from '../../graphs/schemes/types.js';
 
 interface ConvertArgs {
@@ -21,6 +21,7 @@ interface ConvertArgs {
   externalData: boolean;
   naming: (typeof SAFETENSORS_SCHEMES)[number];
   shardSize?: number;
+  tfjsFormat: (typeof TFJS_FORMATS)[number];
   json: boolean;
   check?: boolean;
 }
@@ -47,6 +48,7 @@ export const convertCommand: CommandModule<object, ConvertArgs> = {
       .option('external-data', { type: 'boolean', default: false, describe: 'ONNX: weights in a side file' })
       .option('naming', { choices: SAFETENSORS_SCHEMES, default: 'canonical' as const, describe: 'safetensors: naming scheme written' })
       .option('shard-size', { type: 'number', describe: 'tfjs: bytes per weight shard (default 4 MiB)' })
+      .option('tfjs-format', { choices: TFJS_FORMATS, default: 'layers-model' as const, describe: 'tfjs: layers-model (tf.loadLayersModel) or graph-model (tf.loadGraphModel)' })
       .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
       .option('check', { type: 'boolean', describe: 'check the written model against the source in two engines, exit 1 on a mismatch (default on; --no-check skips it)' })
       .example('$0 --from keras --to onnx model.h5 -o model.onnx', 'Keras HDF5 to ONNX')
@@ -72,6 +74,7 @@ export const convertCommand: CommandModule<object, ConvertArgs> = {
       externalData: args.externalData,
       naming: args.naming,
       shardSize: args.shardSize,
+      tfjsFormat: args.tfjsFormat,
       onProgress: progressBar(`writing ${args.to}`),
     });
     const seconds = (performance.now() - started) / 1000;
