@@ -4,7 +4,7 @@ import { FormatError, SchemeError, UsageError } from './errors.js';
 import type { Arch } from './graphs/ir.js';
 import { SCHEME_LIST, type BindOptions, type Detection, type SchemeName } from './graphs/schemes/index.js';
 import { withClasses, withSoftmax } from './graphs/transforms.js';
-import { sha256File } from './io/hash.js';
+import { sha256FileInBackground, type BackgroundHash } from './io/hash.js';
 import { probePath } from './io/probe.js';
 import type { CanonicalModel } from './model.js';
 import { READERS, type FormatName, type SourceModel } from './readers/index.js';
@@ -95,12 +95,14 @@ export interface ConvertResult {
 /** read -> bind -> write, with the source's provenance recorded in the output. */
 export async function convert(input: string, output: string, options: ConvertOptions): Promise<ConvertResult> {
   const source = await readModel(input, options);
+  let hashing: BackgroundHash | undefined;
   try {
     const { model, detection } = bindModel(source, options);
-    const sha = source.files.length > 0 ? await sha256File(source.files[0]) : undefined;
+    // Hashed on another thread while the writer works; writers record the digest last.
+    hashing = source.files.length > 0 ? sha256FileInBackground(source.files[0]) : undefined;
     const withProvenance: CanonicalModel = {
       ...model,
-      provenance: { ...model.provenance, sourceFile: basename(input), ...(sha ? { sourceSha256: sha } : {}) },
+      provenance: { ...model.provenance, sourceFile: basename(input), ...(hashing ? { sourceSha256: hashing.digest } : {}) },
     };
     const written = await writeModel(withProvenance, output, options);
     return {
@@ -110,6 +112,7 @@ export async function convert(input: string, output: string, options: ConvertOpt
       written,
     };
   } finally {
+    await hashing?.stop();
     await source.close();
   }
 }

@@ -18,7 +18,12 @@ export interface CanonicalParam {
 /** Where the weights came from; writers record it (ONNX metadata_props, safetensors __metadata__). */
 export interface Provenance {
   readonly sourceFile?: string;
-  readonly sourceSha256?: string;
+  /**
+   * SHA-256 of the source file, hex. May still be being computed (api.convert hashes the source on
+   * another thread while the writer works): writers read it through `settledProvenance` as late as
+   * they can, and size their metadata with `provisionalProvenance` until then.
+   */
+  readonly sourceSha256?: string | Promise<string>;
   /** Reader that parsed the source (`keras`, `tf`, `onnx`, `safetensors`, `tfjs`, `seeded`). */
   readonly sourceFormat?: string;
   /** Naming scheme the source was bound with (`slim`, `keras`, `timm`, `canonical`, `onnx`). */
@@ -27,6 +32,28 @@ export interface Provenance {
   readonly sourceOutputsProbabilities?: boolean;
   /** Classes of the source before any `--classes` change. */
   readonly sourceClasses?: number;
+}
+
+/** Provenance with every value known. */
+export type SettledProvenance = Omit<Provenance, 'sourceSha256'> & { readonly sourceSha256?: string };
+
+/** Stands in for a SHA-256 still being computed: same length, so metadata sized with it keeps its size. */
+const SHA256_PLACEHOLDER = '0'.repeat(64);
+
+/** The provenance with a pending SHA-256 replaced by a placeholder of the same length (for sizing). */
+export function provisionalProvenance(p: Provenance): SettledProvenance {
+  return p.sourceSha256 instanceof Promise ? { ...p, sourceSha256: SHA256_PLACEHOLDER } : (p as SettledProvenance);
+}
+
+/** Whether `p` still has a value being computed (the writer must write its metadata again at the end). */
+export const provenancePending = (p: Provenance): boolean => p.sourceSha256 instanceof Promise;
+
+/** The provenance once every value is known; a SHA-256 must be 64 hex digits, as the placeholder is. */
+export async function settledProvenance(p: Provenance): Promise<SettledProvenance> {
+  if (!(p.sourceSha256 instanceof Promise)) return p as SettledProvenance;
+  const sha = await p.sourceSha256;
+  if (!/^[0-9a-f]{64}$/.test(sha)) throw new Error(`source SHA-256 is not 64 hex digits: ${sha}`);
+  return { ...p, sourceSha256: sha };
 }
 
 export interface CanonicalModel {

@@ -14,14 +14,14 @@ import { UsageError } from '../../errors.js';
 import { sizeOf } from '../../graphs/ir.js';
 import { foldBatchNorm } from '../../graphs/transforms.js';
 import { writeOutputs } from '../../io/output.js';
-import type { CanonicalModel, CanonicalParam } from '../../model.js';
+import { provenancePending, provisionalProvenance, settledProvenance, type CanonicalModel, type CanonicalParam } from '../../model.js';
 import { bytesOf } from '../../tensor.js';
 import type { WriteOptions, WriteResult, Writer } from '../types.js';
 import { toFloat16Checked } from './float16.js';
 import { emitGraph, type OnnxGraph } from './graph.js';
 import { metadataProps } from './metadata.js';
-import { encodeModel, loadProtobuf, type EncodedModel, type Placement } from './proto.js';
-import { openSink, type Sink } from './sink.js';
+import { encodeModel, encodeTail, loadProtobuf, type EncodedModel, type Placement } from './proto.js';
+import { openSink, readAhead, type Sink } from '../../io/stream.js';
 
 export { toFloat16Checked, FLOAT16_MAX } from './float16.js';
 export { emitGraph, valueNames, mainOutputName, ONNX_NAMES, ONNX_DTYPE, type OnnxGraph, type OnnxNode } from './graph.js';
@@ -133,18 +133,19 @@ async function write(model: CanonicalModel, outPath: string, options: WriteOptio
   const lengths = graph.initializers.map((t) => sizeOf(t.dims) * (o.dtype === 'float16' ? 2 : 4));
 
   const [writer, producerVersion] = await Promise.all([loadProtobuf(), packageVersion()]);
+  const facts = {
+    opset: o.opset,
+    dtype: o.dtype,
+    foldedBn: !m.graph.nodes.some((n) => n.op === 'batchnorm'),
+    outputs: graph.outputs.slice(0, m.graph.outputs.aux ? 2 : 1).map((v) => v.name),
+  };
   const info = {
     irVersion: IR_VERSION_OF_OPSET[o.opset],
     opset: o.opset,
     producerName: 'weightport',
     producerVersion,
     docString: DOC_STRING(graph),
-    metadata: metadataProps(m, {
-      opset: o.opset,
-      dtype: o.dtype,
-      foldedBn: !m.graph.nodes.some((n) => n.op === 'batchnorm'),
-      outputs: graph.outputs.slice(0, m.graph.outputs.aux ? 2 : 1).map((v) => v.name),
-    }),
+    metadata: metadataProps(m.graph, provisionalProvenance(m.provenance), facts),
   };
   const dataPath = `${outPath}.data`;
   const { external, placements, encoded } = layOut(o.externalData, (external) => {
@@ -160,14 +161,19 @@ async function write(model: CanonicalModel, outPath: string, options: WriteOptio
       encoded,
       placements,
       tensors: ordered.map((p) => () => tensorBytes(p, o.dtype)),
+      // The metadata again once the provenance is known (the source's SHA-256): same size.
+      tail: async () =>
+        provenancePending(m.provenance)
+          ? encodeTail(writer, graph, { ...info, metadata: metadataProps(m.graph, await settledProvenance(m.provenance), facts) })
+          : encoded.tail,
       onProgress: options.onProgress,
     }).then((bytes) => ({ files: targets, bytes })),
   );
 }
 
 /**
- * Writes the encoded model with each tensor's bytes after its framing (or in the data file), reading
- * the next tensor while the current one is written. Returns the bytes written to both files.
+ * Writes the encoded model with each tensor's bytes after its framing (or in the data file), the
+ * next tensors read while the current one is written. Returns the bytes written to both files.
  */
 async function streamModel(s: {
   file: string;
@@ -175,35 +181,32 @@ async function streamModel(s: {
   encoded: EncodedModel;
   placements: readonly Placement[];
   tensors: readonly (() => Promise<Uint8Array>)[];
+  tail: () => Promise<Uint8Array>;
   onProgress?: (done: number, total: number) => void;
 }): Promise<number> {
   const file = await openSink(s.file);
   let data: Sink | undefined;
-  // A rejected read is observed when awaited; the no-op catch only keeps it from counting as
-  // unhandled while the previous tensor is being written.
-  const fetch = (i: number) => {
-    const p = s.tensors[i]();
-    p.catch(() => undefined);
-    return p;
-  };
   try {
     if (s.data !== undefined) data = await openSink(s.data);
-    await file.write(s.encoded.head);
-    let next = s.tensors.length > 0 ? fetch(0) : undefined;
-    for (let i = 0; i < s.tensors.length; i++) {
-      const bytes = await next!;
-      next = i + 1 < s.tensors.length ? fetch(i + 1) : undefined;
-      await file.write(s.encoded.tensorHeads[i]);
+    await file.put(s.encoded.head);
+    let i = 0;
+    for await (const bytes of readAhead(s.tensors, s.placements.map((p) => p.length))) {
+      await file.put(s.encoded.tensorHeads[i]);
       const place = s.placements[i];
+      if (bytes.byteLength !== place.length) throw new Error(`onnx writer: tensor ${i} has ${bytes.byteLength} bytes, ${place.length} were planned`);
       if (place.kind === 'external') {
         await data!.padTo(place.offset);
-        await data!.write(bytes);
-      } else await file.write(bytes);
-      s.onProgress?.(i + 1, s.tensors.length);
+        await data!.put(bytes);
+      } else await file.put(bytes);
+      s.onProgress?.(i + 1, s.tensors.length); // (after the call: `?.` skips evaluating its arguments)
+      i++;
     }
-    await file.write(s.encoded.tail);
-    if (file.position !== s.encoded.size) throw new Error(`onnx writer: wrote ${file.position} bytes, the framing says ${s.encoded.size}`);
-    return file.position + (data?.position ?? 0);
+    const tail = await s.tail();
+    if (tail.length !== s.encoded.tail.length) throw new Error(`onnx writer: the final metadata is ${tail.length} bytes, ${s.encoded.tail.length} were planned`);
+    await file.put(tail);
+    const written = await file.flush();
+    if (written !== s.encoded.size) throw new Error(`onnx writer: wrote ${written} bytes, the framing says ${s.encoded.size}`);
+    return written + (data ? await data.flush() : 0);
   } finally {
     await file.close();
     await data?.close();

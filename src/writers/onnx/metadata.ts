@@ -3,7 +3,8 @@
  * string pairs that any ONNX tool shows (onnxruntime's `ModelMetadata.custom_metadata_map`,
  * Netron's properties). Keys are documented in README.md ("ONNX output").
  */
-import { hasBackgroundClass, type CanonicalModel } from '../../model.js';
+import type { Graph } from '../../graphs/ir.js';
+import { hasBackgroundClass, type SettledProvenance } from '../../model.js';
 import { ONNX_NAMES } from './graph.js';
 
 export interface WrittenFacts {
@@ -16,8 +17,7 @@ export interface WrittenFacts {
 }
 
 /** Key/value pairs in a fixed order; provenance fields that are unknown are left out. */
-export function metadataProps(model: CanonicalModel, facts: WrittenFacts): [string, string][] {
-  const { graph, provenance: p } = model;
+export function metadataProps(graph: Graph, p: SettledProvenance, facts: WrittenFacts): [string, string][] {
   const size = graph.options.inputSize;
   const props: [string, string | undefined][] = [
     ['source_file', p.sourceFile],

@@ -180,18 +180,21 @@ export interface EncodedModel {
   readonly size: number;
 }
 
+const FLOAT = 1; // TensorProto.DataType.FLOAT: the graph takes and returns float32
+
+function encodeWith(writer: WriterFactory, body: (w: PbWriter) => void): Uint8Array {
+  const w = writer();
+  body(w);
+  return w.finish();
+}
+
 /**
  * Encodes the model around the tensor bytes. `placements` follows `graph.initializers`; sizes are
  * known before any data is read, so every length prefix is written before the data it frames.
  */
 export function encodeModel(writer: WriterFactory, graph: OnnxGraph, info: ModelInfo, placements: readonly Placement[]): EncodedModel {
   if (placements.length !== graph.initializers.length) throw new Error('one placement per initializer');
-  const FLOAT = 1; // TensorProto.DataType.FLOAT: the graph takes and returns float32
-  const encode = (body: (w: PbWriter) => void): Uint8Array => {
-    const w = writer();
-    body(w);
-    return w.finish();
-  };
+  const encode = (body: (w: PbWriter) => void) => encodeWith(writer, body);
   const M = FIELD.model;
   const modelHead = encode((w) => {
     int64(w, M.irVersion, info.irVersion);
@@ -210,17 +213,7 @@ export function encodeModel(writer: WriterFactory, graph: OnnxGraph, info: Model
     const tensorSize = fields.length + raw.length + (p.kind === 'inline' ? p.length : 0);
     return concat([lengthPrefix(FIELD.graph.initializer, tensorSize), fields, raw]);
   });
-  const graphTail = encode((w) => {
-    for (const v of graph.inputs) message(w, FIELD.graph.input, (w) => valueInfo(w, v, FLOAT));
-    for (const v of graph.outputs) message(w, FIELD.graph.output, (w) => valueInfo(w, v, FLOAT));
-  });
-  const modelTail = encode((w) => {
-    message(w, M.opsetImport, (w) => {
-      string(w, FIELD.operatorSetId.domain, ''); // the default domain, ai.onnx
-      int64(w, FIELD.operatorSetId.version, info.opset);
-    });
-    for (const [k, v] of info.metadata) entry(w, M.metadataProps, k, v);
-  });
+  const { graphTail, modelTail } = encodeTails(writer, graph, info);
   const inlineBytes = placements.reduce((s, p) => s + (p.kind === 'inline' ? p.length : 0), 0);
   const graphSize = graphHead.length + tensorHeads.reduce((s, h) => s + h.length, 0) + inlineBytes + graphTail.length;
   const head = concat([modelHead, lengthPrefix(M.graph, graphSize), graphHead]);
@@ -230,4 +223,30 @@ export function encodeModel(writer: WriterFactory, graph: OnnxGraph, info: Model
     tail: concat([graphTail, modelTail]),
     size: head.length + graphSize - graphHead.length + modelTail.length,
   };
+}
+
+/**
+ * The fields after the tensors: the graph's inputs and outputs, then the model's opset and
+ * metadata_props. Written last, so the metadata can carry values known only at the end (the
+ * source's SHA-256, computed beside the write); same-length values give the same bytes count.
+ */
+export function encodeTail(writer: WriterFactory, graph: OnnxGraph, info: ModelInfo): Uint8Array {
+  const { graphTail, modelTail } = encodeTails(writer, graph, info);
+  return concat([graphTail, modelTail]);
+}
+
+function encodeTails(writer: WriterFactory, graph: OnnxGraph, info: ModelInfo): { graphTail: Uint8Array; modelTail: Uint8Array } {
+  const encode = (body: (w: PbWriter) => void) => encodeWith(writer, body);
+  const graphTail = encode((w) => {
+    for (const v of graph.inputs) message(w, FIELD.graph.input, (w) => valueInfo(w, v, FLOAT));
+    for (const v of graph.outputs) message(w, FIELD.graph.output, (w) => valueInfo(w, v, FLOAT));
+  });
+  const modelTail = encode((w) => {
+    message(w, FIELD.model.opsetImport, (w) => {
+      string(w, FIELD.operatorSetId.domain, ''); // the default domain, ai.onnx
+      int64(w, FIELD.operatorSetId.version, info.opset);
+    });
+    for (const [k, v] of info.metadata) entry(w, FIELD.model.metadataProps, k, v);
+  });
+  return { graphTail, modelTail };
 }

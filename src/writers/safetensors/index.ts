@@ -25,14 +25,14 @@
  * `aux`, `width_divisor`, `batchnorm`, `outputs`) and its preprocessing (`input_size`,
  * `input_layout`, `input_range` [-1, 1], `mean`/`std` 0.5 per channel: x / 127.5 − 1).
  */
-import { open, type FileHandle } from 'node:fs/promises';
 import { UsageError } from '../../errors.js';
 import { NAMINGS, type NamedTensor } from '../../graphs/schemes/index.js';
-import { sizeOf } from '../../graphs/ir.js';
+import { sizeOf, type Graph } from '../../graphs/ir.js';
 import { withUnitGamma } from '../../graphs/transforms.js';
-import { hasBackgroundClass, type CanonicalModel, type CanonicalParam } from '../../model.js';
+import { hasBackgroundClass, provenancePending, provisionalProvenance, settledProvenance, type CanonicalModel, type CanonicalParam, type SettledProvenance } from '../../model.js';
 import { bytesOf, DTYPE_SIZE, toFloat16, type DType } from '../../tensor.js';
 import { writeOutputs } from '../../io/output.js';
+import { openSink, readAhead } from '../../io/stream.js';
 import { DTYPE_CODE } from '../../readers/safetensors/spec.js';
 import type { Writer, WriteOptions, WriteResult } from '../types.js';
 
@@ -48,14 +48,17 @@ interface Planned {
 /** The header JSON and the tensors in data order. */
 export interface SafetensorsPlan {
   readonly header: Uint8Array;
+  /**
+   * When the provenance is still pending (the source's SHA-256): the header with its final values,
+   * the same size, written over the first one once the data is written.
+   */
+  readonly finalHeader?: () => Promise<Uint8Array>;
   readonly tensors: readonly Planned[];
   /** Bytes of the whole file. */
   readonly size: number;
 }
 
-function metadataOf(model: CanonicalModel, naming: string, tensors: readonly NamedTensor[], dtype: DType): Record<string, string> {
-  const g = model.graph;
-  const p = model.provenance;
+function metadataOf(g: Graph, p: SettledProvenance, naming: string, tensors: readonly NamedTensor[], dtype: DType): Record<string, string> {
   const tfLayout = tensors.some((t) => t.transform && t.transform.name !== 'none');
   const hasBn = g.nodes.some((n) => n.op === 'batchnorm');
   const entries: [string, string | number | boolean | undefined][] = [
@@ -110,7 +113,8 @@ export function planSafetensors(model: CanonicalModel, options: WriteOptions = {
   });
   items.sort((a, b) => DTYPE_SIZE[b.dtype] - DTYPE_SIZE[a.dtype] || (a.tensor.name < b.tensor.name ? -1 : a.tensor.name > b.tensor.name ? 1 : 0));
 
-  const json: Record<string, unknown> = { __metadata__: metadataOf(model, naming.name, named, dtype) };
+  const metadata = (p: SettledProvenance) => metadataOf(model.graph, p, naming.name, named, dtype);
+  const json: Record<string, unknown> = { __metadata__: metadata(provisionalProvenance(model.provenance)) };
   let offset = 0;
   const tensors: Planned[] = items.map((it) => {
     const bytes = DTYPE_SIZE[it.dtype] * sizeOf(it.tensor.shape);
@@ -119,13 +123,26 @@ export function planSafetensors(model: CanonicalModel, options: WriteOptions = {
     offset += bytes;
     return planned;
   });
-  const text = JSON.stringify(json);
-  const raw = new TextEncoder().encode(text);
-  const padded = Math.ceil(raw.byteLength / 8) * 8; // 8 + N stays 8-byte aligned
+  const header = encodeHeader(json);
+  const provenance = model.provenance;
+  const finalHeader = provenancePending(provenance)
+    ? async () => {
+        const final = encodeHeader({ ...json, __metadata__: metadata(await settledProvenance(provenance)) });
+        if (final.byteLength !== header.byteLength) throw new Error(`the final header is ${final.byteLength} bytes, ${header.byteLength} were planned`);
+        return final;
+      }
+    : undefined;
+  return { header, finalHeader, tensors, size: header.byteLength + offset };
+}
+
+/** The 8-byte length, then the JSON padded with spaces so that the data starts 8-byte aligned. */
+function encodeHeader(json: Record<string, unknown>): Uint8Array {
+  const raw = new TextEncoder().encode(JSON.stringify(json));
+  const padded = Math.ceil(raw.byteLength / 8) * 8;
   const header = new Uint8Array(8 + padded).fill(0x20, 8);
   new DataView(header.buffer).setBigUint64(0, BigInt(padded), true);
   header.set(raw, 8);
-  return { header, tensors, size: header.byteLength + offset };
+  return header;
 }
 
 /** The stored bytes of one planned tensor: read once, transformed once, converted once. */
@@ -158,102 +175,27 @@ async function bytesFor(t: Planned): Promise<Uint8Array> {
 export async function writeSafetensors(model: CanonicalModel, outPath: string, options: WriteOptions = {}): Promise<WriteResult> {
   const plan = planSafetensors(model, options);
   return writeOutputs([outPath], { force: options.force }, async (tmp) => {
-    const fh = await open(tmp(outPath), 'w');
+    const out = await openSink(tmp(outPath));
     try {
-      const out = gatheringWriter(fh);
       await out.put(plan.header);
       const total = plan.tensors.length;
-      // Read ahead: the next tensors are read (and converted) while this one is written, within a
-      // bound on the bytes in flight, so that memory stays about one large tensor.
-      const pending: Promise<Uint8Array>[] = [];
-      let ahead = 0;
-      let inFlight = 0;
-      const fill = () => {
-        while (ahead < total && (pending.length === 0 || inFlight < READ_AHEAD_BYTES)) {
-          const t = plan.tensors[ahead++];
-          const p = bytesFor(t);
-          p.catch(() => {}); // surfaced when awaited in order; never an unhandled rejection meanwhile
-          pending.push(p);
-          inFlight += t.end - t.begin;
-        }
-      };
-      for (let i = 0; i < total; i++) {
-        fill();
+      const tasks = plan.tensors.map((t) => () => bytesFor(t));
+      let i = 0;
+      for await (const bytes of readAhead(tasks, plan.tensors.map((t) => t.end - t.begin))) {
         const t = plan.tensors[i];
-        const bytes = await pending.shift()!;
-        inFlight -= t.end - t.begin;
         if (bytes.byteLength !== t.end - t.begin) throw new Error(`${t.tensor.name}: ${bytes.byteLength} bytes, planned ${t.end - t.begin}`);
         await out.put(bytes);
-        options.onProgress?.(i + 1, total);
+        options.onProgress?.(i + 1, total); // (after the call: `?.` skips evaluating its arguments)
+        i++;
       }
       const written = await out.flush();
       if (written !== plan.size) throw new Error(`wrote ${written} bytes, planned ${plan.size}`);
+      if (plan.finalHeader) await out.overwrite(await plan.finalHeader(), 0);
     } finally {
-      await fh.close();
+      await out.close();
     }
     return { files: [outPath], bytes: plan.size };
   });
-}
-
-/** Bytes of tensors read ahead of the one being written. */
-const READ_AHEAD_BYTES = 16 << 20;
-/** Bytes gathered per write call: the many small BN tensors cost one writev, not one write each. */
-const WRITE_CHUNK_BYTES = 8 << 20;
-
-/**
- * Gathers buffers (without copying them) and writes them with one writev per chunk; one chunk is
- * written while the next is gathered.
- */
-function gatheringWriter(fh: FileHandle) {
-  let batch: Uint8Array[] = [];
-  let batchBytes = 0;
-  let position = 0;
-  let writing: Promise<void> = Promise.resolve();
-  const writeAll = async (buffers: Uint8Array[], at: number, bytes: number): Promise<void> => {
-    while (bytes > 0) {
-      const { bytesWritten } = await fh.writev(buffers, at);
-      at += bytesWritten;
-      bytes -= bytesWritten;
-      if (bytes > 0) buffers = dropBytes(buffers, bytesWritten); // a short write: go on after it
-    }
-  };
-  const startBatch = async (): Promise<void> => {
-    await writing; // at most one write in flight (and errors surface here)
-    if (batchBytes === 0) return;
-    writing = writeAll(batch, position, batchBytes);
-    writing.catch(() => {}); // surfaced by the next await of `writing`
-    position += batchBytes;
-    batch = [];
-    batchBytes = 0;
-  };
-  return {
-    async put(bytes: Uint8Array): Promise<void> {
-      batch.push(bytes);
-      batchBytes += bytes.byteLength;
-      if (batchBytes >= WRITE_CHUNK_BYTES || batch.length >= IOV_MAX) await startBatch();
-    },
-    /** Writes what is gathered and waits for every write; returns the bytes written in all. */
-    async flush(): Promise<number> {
-      await startBatch();
-      await writing;
-      return position;
-    },
-  };
-}
-
-/** writev takes at most IOV_MAX (1024 on Linux) buffers per call. */
-const IOV_MAX = 1024;
-
-function dropBytes(buffers: Uint8Array[], n: number): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (const b of buffers) {
-    if (n >= b.byteLength) n -= b.byteLength;
-    else {
-      out.push(n ? b.subarray(n) : b);
-      n = 0;
-    }
-  }
-  return out;
 }
 
 export const safetensorsWriter: Writer = {

@@ -1,0 +1,130 @@
+/**
+ * The two halves of every writer's loop over the tensors: read ahead (the next tensors are read and
+ * converted while this one is written) and a sink that gathers pieces and writes them behind
+ * (one writev in flight while the next batch is gathered). The writers stream through these, so
+ * that memory stays about one batch and the disk, the reads and the conversions overlap.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+
+/** Bytes gathered per write call: the many small BN tensors cost one writev, not one write each. */
+const WRITE_CHUNK_BYTES = 8 << 20;
+/** writev takes at most IOV_MAX (1024 on Linux) buffers per call. */
+const IOV_MAX = 1024;
+
+export interface Sink {
+  /** Bytes put so far (the offset of the next byte). */
+  readonly position: number;
+  /** Queues `bytes` (not copied: the caller must not change them afterwards). */
+  put(bytes: Uint8Array): Promise<void>;
+  /** Puts zeros up to `offset` (alignment padding). */
+  padTo(offset: number): Promise<void>;
+  /** Writes everything queued and waits; returns the bytes written. */
+  flush(): Promise<number>;
+  /** After `flush`: writes `bytes` over earlier ones at `offset` (a header finished last). */
+  overwrite(bytes: Uint8Array, offset: number): Promise<void>;
+  /** Flushes (unless an error is on its way) and closes; safe to call twice. */
+  close(): Promise<void>;
+}
+
+export async function openSink(path: string): Promise<Sink> {
+  const fh = await open(path, 'w');
+  let batch: Uint8Array[] = [];
+  let batchBytes = 0;
+  let written = 0; // bytes handed to writev
+  let writing: Promise<void> = Promise.resolve();
+  let closed = false;
+
+  const startBatch = async (): Promise<void> => {
+    await writing; // at most one write in flight (and its error surfaces here)
+    if (batchBytes === 0) return;
+    writing = writeAll(fh, batch, written, batchBytes);
+    writing.catch(() => {}); // surfaced by the next await of `writing`
+    written += batchBytes;
+    batch = [];
+    batchBytes = 0;
+  };
+  const put = async (bytes: Uint8Array): Promise<void> => {
+    batch.push(bytes);
+    batchBytes += bytes.byteLength;
+    if (batchBytes >= WRITE_CHUNK_BYTES || batch.length >= IOV_MAX) await startBatch();
+  };
+  const flush = async (): Promise<number> => {
+    await startBatch();
+    await writing;
+    return written;
+  };
+
+  return {
+    get position() {
+      return written + batchBytes;
+    },
+    put,
+    async padTo(offset) {
+      const at = written + batchBytes;
+      if (offset < at) throw new RangeError(`cannot pad back from ${at} to ${offset}`);
+      if (offset > at) await put(new Uint8Array(offset - at));
+    },
+    flush,
+    async overwrite(bytes, offset) {
+      await flush();
+      if (offset + bytes.byteLength > written) throw new RangeError(`cannot overwrite past the end (${offset} + ${bytes.byteLength} > ${written})`);
+      await writeAll(fh, [bytes], offset, bytes.byteLength);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      try {
+        await flush();
+      } finally {
+        await fh.close();
+      }
+    },
+  };
+}
+
+/** writev until every byte is written (a write to a regular file may still be short). */
+async function writeAll(fh: FileHandle, buffers: Uint8Array[], at: number, bytes: number): Promise<void> {
+  while (bytes > 0) {
+    const { bytesWritten } = await fh.writev(buffers, at);
+    at += bytesWritten;
+    bytes -= bytesWritten;
+    if (bytes > 0) buffers = dropBytes(buffers, bytesWritten);
+  }
+}
+
+function dropBytes(buffers: Uint8Array[], n: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const b of buffers) {
+    if (n >= b.byteLength) n -= b.byteLength;
+    else {
+      out.push(n ? b.subarray(n) : b);
+      n = 0;
+    }
+  }
+  return out;
+}
+
+/** Bytes of tensors read ahead of the one being written, by default. */
+const READ_AHEAD_BYTES = 16 << 20;
+
+/**
+ * Yields `tasks[i]()` in order, starting the next ones while the caller works on the current one,
+ * within `maxBytes` in flight (`bytes[i]` is task i's size; at least one task always runs). A
+ * failed task throws when its turn comes, never as an unhandled rejection before.
+ */
+export async function* readAhead<T>(tasks: readonly (() => Promise<T>)[], bytes: readonly number[], maxBytes = READ_AHEAD_BYTES): AsyncGenerator<T> {
+  const pending: Promise<T>[] = [];
+  let next = 0;
+  let inFlight = 0;
+  for (let i = 0; i < tasks.length; i++) {
+    while (next < tasks.length && (pending.length === 0 || inFlight + bytes[next] <= maxBytes)) {
+      const p = tasks[next]();
+      p.catch(() => {});
+      pending.push(p);
+      inFlight += bytes[next++];
+    }
+    const value = await pending.shift()!;
+    inFlight -= bytes[i];
+    yield value;
+  }
+}
