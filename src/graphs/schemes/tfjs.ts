@@ -107,6 +107,18 @@ function topologyLayers(structure: unknown): readonly TopologyLayer[] {
   return Array.isArray(layers) ? (layers as TopologyLayer[]) : [];
 }
 
+interface GraphNodeJson {
+  readonly name?: string;
+  readonly op?: string;
+  readonly attr?: { readonly shape?: { readonly shape?: { readonly dim?: readonly { readonly size?: string | number }[] } } };
+}
+
+/** Nodes of a graph-model's GraphDef (`modelTopology.node`), when it is one. */
+function graphModelNodes(structure: unknown): readonly GraphNodeJson[] | undefined {
+  const node = (structure as { modelTopology?: { node?: unknown } } | undefined)?.modelTopology?.node;
+  return Array.isArray(node) ? (node as GraphNodeJson[]) : undefined;
+}
+
 function detect(source: SourceModel, options: BindOptions = {}): Detection | null {
   const byName = new Map(source.tensors.map((t) => [t.name, t]));
   const stem = byName.get('Conv2d_1a_3x3/kernel');
@@ -126,9 +138,14 @@ function detect(source: SourceModel, options: BindOptions = {}): Detection | nul
   const aux = source.tensors.some((t) => t.name.startsWith('AuxLogits.'));
   const foldedBn = !byName.has('Conv2d_1a_3x3.BatchNorm/gamma') && byName.has('Conv2d_1a_3x3/bias');
   const layers = topologyLayers(source.structure);
-  const softmax = layers.some((l) => (l.config?.name ?? l.name) === 'Predictions');
+  // A graph-model (writers/tfjs/graph-model.ts) holds the same weights; its GraphDef tells the
+  // softmax (a Softmax node `Predictions`) and the input size (the Placeholder's shape).
+  const nodes = graphModelNodes(source.structure) ?? [];
+  const softmax =
+    layers.some((l) => (l.config?.name ?? l.name) === 'Predictions') || nodes.some((n) => n.name === 'Predictions' && n.op === 'Softmax');
   const inputShape = layers.find((l) => l.class_name === 'InputLayer')?.config?.batch_input_shape;
-  const inputSize = typeof inputShape?.[1] === 'number' ? inputShape[1] : undefined;
+  const placeholder = nodes.find((n) => n.op === 'Placeholder')?.attr?.shape?.shape?.dim?.[1]?.size;
+  const inputSize = typeof inputShape?.[1] === 'number' ? inputShape[1] : placeholder !== undefined ? Number(placeholder) || undefined : undefined;
   return {
     scheme: 'tfjs',
     arch,
@@ -140,7 +157,7 @@ function detect(source: SourceModel, options: BindOptions = {}): Detection | nul
 
 export const tfjsScheme: Scheme = {
   name: 'tfjs',
-  description: "weightport's tfjs layers-model: canonical names with '/' -> '.', HWIO kernels, [in, out] dense, residual scale folded",
+  description: "weightport's tfjs layers-model or graph-model: canonical names with '/' -> '.', HWIO kernels, [in, out] dense, residual scale folded",
   detect,
   bind(source, detection, options = {}) {
     const keepAux = Boolean(options.aux && detection.options.aux);
@@ -148,6 +165,8 @@ export const tfjsScheme: Scheme = {
     if (detection.foldedBn) graph = foldedGraph(graph).graph;
     const byParam = new Map(tfjsNaming.layout(graph).map((t) => [t.param!, t]));
     const byName = new Map(source.tensors.map((t) => [t.name, t]));
+    // A graph-model's int32 Consts are operands (axes, shapes, paddings), not parameters.
+    const graphModel = graphModelNodes(source.structure) !== undefined;
     return bindTable({
       scheme: 'tfjs',
       source,
@@ -157,7 +176,7 @@ export const tfjsScheme: Scheme = {
         const tensor = named && byName.get(named.name);
         return tensor && named.transform && { tensor, transform: named.transform };
       },
-      ignored: (t) => !keepAux && t.name.startsWith('AuxLogits.'),
+      ignored: (t) => (graphModel && t.dtype === 'int32') || (!keepAux && t.name.startsWith('AuxLogits.')),
       provenance: graph.options.softmax ? { sourceOutputsProbabilities: true } : undefined,
     });
   },
