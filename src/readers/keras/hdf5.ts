@@ -1,7 +1,8 @@
 /**
- * HDF5 files through h5wasm, run in a worker thread (worker-source.ts says why). This module is
- * the client: it starts workers, keeps one healthy idle worker per h5wasm build for the next file,
- * puts a time limit on every call, and turns every failure (HDF5 errors, wasm aborts, a dead or
+ * HDF5 files: the built-in pure-TypeScript reader first (hdf5-native.ts: the subset h5py writes for
+ * Keras files, no WebAssembly start-up), h5wasm for everything else. h5wasm runs in a worker
+ * thread (worker-source.ts says why); this module is its client: it starts workers, keeps one
+ * healthy idle worker per h5wasm build for the next file, puts a time limit on every call, and turns every failure (HDF5 errors, wasm aborts, a dead or
  * hung worker) into an `Hdf5Error`; the Keras reader rewraps those as FormatErrors naming the file
  * and the layer.
  *
@@ -15,54 +16,23 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Worker as WorkerType } from 'node:worker_threads';
+import { openHdf5Native } from './hdf5-native.js';
+import { Hdf5Error, Hdf5Unsupported, MAX_DEPTH, MAX_OBJECTS, type H5Node, type Hdf5File, type Hdf5Source } from './hdf5/types.js';
 import { WORKER_SOURCE } from './worker-source.js';
 
-/** One object of an HDF5 file, as the worker lists it. */
-export interface H5Node {
-  /** Absolute path, `/` for the root group. */
-  readonly path: string;
-  readonly kind: 'group' | 'dataset' | 'other';
-  /** Attribute name -> decoded value (h5wasm's decoding), or the reason it could not be decoded. */
-  readonly attrs: Readonly<Record<string, { readonly value?: unknown; readonly error?: string }>>;
-  /** Names of a group's members (as HDF5 lists them: by name). */
-  readonly children?: readonly string[];
-  readonly dataset?: H5DatasetInfo;
-}
-
-export interface H5DatasetInfo {
-  /** Null for a dataset without a dataspace. */
-  readonly shape: readonly number[] | null;
-  /** HDF5 type class: 0 integer, 1 float, others (strings, compounds...) are not tensors. */
-  readonly type: number;
-  /** Bytes per element. */
-  readonly size: number;
-  readonly signed: boolean;
-  readonly littleEndian: boolean;
-  readonly vlen: boolean;
-  readonly chunks: readonly number[] | null;
-}
-
-/** Every failure of the HDF5 layer; `aborted` when the wasm instance died (abort, crash, time-out). */
-export class Hdf5Error extends Error {
-  constructor(
-    message: string,
-    readonly aborted = false,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'Hdf5Error';
-  }
-}
+export { Hdf5Error, Hdf5Unsupported, MAX_DEPTH, MAX_OBJECTS } from './hdf5/types.js';
+export type { H5DatasetInfo, H5Node, Hdf5File, Hdf5Source } from './hdf5/types.js';
 
 export interface Hdf5Options {
-  /** Time limit of each call (open: the whole listing; read: one dataset), ms. Default 120 s. */
+  /** Time limit of each h5wasm call (open: the whole listing; read: one dataset), ms. Default 120 s. */
   readonly timeoutMs?: number;
+  /**
+   * Which HDF5 reader: `auto` (default) the built-in one, h5wasm for files it does not support;
+   * `native` the built-in one only (Hdf5Unsupported otherwise); `h5wasm` h5wasm only.
+   */
+  readonly engine?: 'auto' | 'native' | 'h5wasm';
 }
 
-/** Objects listed at most (a Keras Inception-ResNet-v2 file holds about 2,500). */
-export const MAX_OBJECTS = 200_000;
-/** Group nesting at most (Keras files nest 3 to 6 deep); also stops cycles of hard links. */
-export const MAX_DEPTH = 64;
 const DEFAULT_TIMEOUT_MS = 120_000;
 
 type Build = 'node' | 'memory';
@@ -202,18 +172,25 @@ async function release(w: H5Worker): Promise<void> {
   } else await w.terminate();
 }
 
-/** An open HDF5 file: its objects, and the bytes of any dataset on request. */
-export interface Hdf5File {
-  readonly nodes: ReadonlyMap<string, H5Node>;
-  /** Raw bytes of a numeric dataset, in the file's byte order; at most `maxBytes`. */
-  read(path: string, maxBytes: number): Promise<Uint8Array>;
-  close(): Promise<void>;
+/**
+ * Opens an HDF5 file and lists its objects: with the built-in reader (hdf5-native.ts), or with
+ * h5wasm when the file uses a feature the built-in reader does not implement (Hdf5Unsupported) or
+ * when `engine` asks for it. Throws Hdf5Error.
+ */
+export async function openHdf5(source: Hdf5Source, options: Hdf5Options = {}): Promise<Hdf5File> {
+  const engine = options.engine ?? 'auto';
+  if (engine !== 'h5wasm') {
+    try {
+      return await openHdf5Native(source);
+    } catch (e) {
+      if (!(e instanceof Hdf5Unsupported) || engine === 'native') throw e instanceof Hdf5Error ? e : new Hdf5Error((e as Error).message, false, { cause: e });
+    }
+  }
+  return openHdf5Wasm(source, options);
 }
 
-export type Hdf5Source = { readonly path: string } | { readonly bytes: Uint8Array; readonly name: string };
-
-/** Opens an HDF5 file in a worker and lists its objects. Throws Hdf5Error. */
-export async function openHdf5(source: Hdf5Source, options: Hdf5Options = {}): Promise<Hdf5File> {
+/** Opens an HDF5 file in an h5wasm worker and lists its objects. Throws Hdf5Error. */
+async function openHdf5Wasm(source: Hdf5Source, options: Hdf5Options): Promise<Hdf5File> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const build: Build = 'path' in source ? 'node' : 'memory';
   const worker = await acquire(build);

@@ -1,0 +1,203 @@
+/**
+ * Bytes for the pure-TypeScript HDF5 reader: a file (positional reads on one descriptor, metadata
+ * through a small page cache) or bytes in memory (a `.keras` archive's weights), and a bounded
+ * little-endian cursor. Every offset and length from the file is checked against the file's size
+ * before anything is read or allocated; a fault is an Hdf5Error naming what and where.
+ */
+import { closeSync, fstatSync, openSync, read as readCb, readSync } from 'node:fs';
+import { Hdf5Error, Hdf5Unsupported } from './types.js';
+
+/** HDF5's "undefined address" (all bits set), as `u64` returns it. */
+export const UNDEF = -1;
+/** Metadata pages read from a file and kept (HDF5 aggregates metadata into 2 KiB blocks). */
+const PAGE_BYTES = 4096;
+/** Cached pages at most (16 MiB); the cache is dropped when full. */
+const MAX_PAGES = 4096;
+/** One metadata structure (heap, object header block, global heap collection) at most. */
+export const MAX_METADATA_BYTES = 64 * 2 ** 20;
+/** One fs.read at most (Node's limit is 2 GiB - 1). */
+const MAX_READ_BYTES = 2 ** 30;
+
+export const corrupt = (what: string, offset?: number): Hdf5Error => new Hdf5Error(offset === undefined ? what : `${what} (at byte ${offset})`);
+export const unsupported = (what: string): Hdf5Unsupported => new Hdf5Unsupported(`not supported by the built-in HDF5 reader: ${what}`);
+
+export interface Source {
+  readonly size: number;
+  /** Bytes [offset, offset + length) of the file, a view that must not be modified or kept. */
+  bytes(offset: number, length: number, what: string): Uint8Array;
+  /** A fresh, unshared copy of [offset, offset + length) (dataset data). */
+  copy(offset: number, length: number, what: string): Promise<Uint8Array>;
+  close(): void;
+}
+
+function checkSpan(size: number, offset: number, length: number, what: string, cap = Infinity): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0)
+    throw corrupt(`${what}: bad offset ${offset} or length ${length}`);
+  if (length > cap) throw corrupt(`${what}: ${length} bytes, more than the limit of ${cap}`, offset);
+  if (offset + length > size) throw corrupt(`${what} (${length} bytes at byte ${offset}) lies beyond the end of the file (${size} bytes): truncated or corrupt`);
+}
+
+export function memorySource(data: Uint8Array): Source {
+  return {
+    size: data.length,
+    bytes(offset, length, what) {
+      checkSpan(data.length, offset, length, what, MAX_METADATA_BYTES);
+      return data.subarray(offset, offset + length);
+    },
+    async copy(offset, length, what) {
+      checkSpan(data.length, offset, length, what);
+      return data.slice(offset, offset + length);
+    },
+    close() {},
+  };
+}
+
+/** A file read with positional reads on one descriptor; opening is synchronous (sub-millisecond). */
+export function fileSource(path: string): Source {
+  let fd: number;
+  let size: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw new Hdf5Error(`cannot open ${path}: ${(e as Error).message}`, false, { cause: e });
+  }
+  try {
+    size = fstatSync(fd).size;
+  } catch (e) {
+    closeSync(fd);
+    throw new Hdf5Error(`cannot stat ${path}: ${(e as Error).message}`, false, { cause: e });
+  }
+  let open = true;
+  const pages = new Map<number, Uint8Array>();
+  const readNow = (offset: number, length: number, what: string): Uint8Array => {
+    if (!open) throw new Hdf5Error('the file is closed');
+    const out = new Uint8Array(length);
+    for (let done = 0; done < length; ) {
+      const n = readSync(fd, out, done, Math.min(length - done, MAX_READ_BYTES), offset + done);
+      if (n <= 0) throw corrupt(`${what}: the file ended early (it shrank while open?)`, offset + done);
+      done += n;
+    }
+    return out;
+  };
+  return {
+    size,
+    bytes(offset, length, what) {
+      checkSpan(size, offset, length, what, MAX_METADATA_BYTES);
+      const page = Math.floor(offset / PAGE_BYTES);
+      if (length === 0 || Math.floor((offset + length - 1) / PAGE_BYTES) !== page) return readNow(offset, length, what);
+      let hit = pages.get(page);
+      if (!hit) {
+        if (pages.size >= MAX_PAGES) pages.clear();
+        hit = readNow(page * PAGE_BYTES, Math.min(PAGE_BYTES, size - page * PAGE_BYTES), what);
+        pages.set(page, hit);
+      }
+      const at = offset - page * PAGE_BYTES;
+      return hit.subarray(at, at + length);
+    },
+    async copy(offset, length, what) {
+      checkSpan(size, offset, length, what);
+      if (!open) throw new Hdf5Error('the file is closed');
+      // One allocation, never from Node's shared pool, filled completely by the reads below.
+      const buf = Buffer.allocUnsafeSlow(length);
+      const out = new Uint8Array(buf.buffer, buf.byteOffset, length);
+      for (let done = 0; done < length; ) {
+        const n = await new Promise<number>((resolve, reject) =>
+          readCb(fd, out, done, Math.min(length - done, MAX_READ_BYTES), offset + done, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead))),
+        ).catch((e: unknown) => {
+          throw new Hdf5Error(`${what}: read failed: ${(e as Error).message}`, false, { cause: e });
+        });
+        if (n <= 0) throw corrupt(`${what}: the file ended early (it shrank while open?)`, offset + done);
+        done += n;
+      }
+      return out;
+    },
+    close() {
+      if (!open) return;
+      open = false;
+      pages.clear();
+      closeSync(fd);
+    },
+  };
+}
+
+/** A bounded reading position in a structure's bytes; `origin` is the file offset of `bytes[0]`. */
+export interface Cursor {
+  readonly bytes: Uint8Array;
+  readonly dv: DataView;
+  readonly origin: number;
+  readonly what: string;
+  pos: number;
+  readonly end: number;
+}
+
+export function cursor(bytes: Uint8Array, origin: number, what: string, start = 0, end = bytes.length): Cursor {
+  return { bytes, dv: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), origin, what, pos: start, end };
+}
+
+export function need(c: Cursor, n: number): void {
+  if (!(n >= 0) || c.pos + n > c.end) throw corrupt(`${c.what} is cut short: ${c.pos + n - c.end} more bytes needed`, c.origin + c.pos);
+}
+
+export const left = (c: Cursor): number => c.end - c.pos;
+
+export function u8(c: Cursor): number {
+  need(c, 1);
+  return c.bytes[c.pos++];
+}
+export function u16(c: Cursor): number {
+  need(c, 2);
+  const v = c.dv.getUint16(c.pos, true);
+  c.pos += 2;
+  return v;
+}
+export function u32(c: Cursor): number {
+  need(c, 4);
+  const v = c.dv.getUint32(c.pos, true);
+  c.pos += 4;
+  return v;
+}
+/** An 8-byte unsigned value (offsets and lengths); UNDEF for all bits set; beyond 2^53 is corrupt. */
+export function u64(c: Cursor): number {
+  need(c, 8);
+  const lo = c.dv.getUint32(c.pos, true);
+  const hi = c.dv.getUint32(c.pos + 4, true);
+  c.pos += 8;
+  if (lo === 0xffffffff && hi === 0xffffffff) return UNDEF;
+  if (hi >= 0x200000) throw corrupt(`${c.what}: a 64-bit value beyond 2^53`, c.origin + c.pos - 8);
+  return hi * 0x100000000 + lo;
+}
+/** A little-endian unsigned value of 1, 2, 4 or 8 bytes. */
+export function uN(c: Cursor, n: number): number {
+  return n === 1 ? u8(c) : n === 2 ? u16(c) : n === 4 ? u32(c) : u64(c);
+}
+export function skip(c: Cursor, n: number): void {
+  need(c, n);
+  c.pos += n;
+}
+/** The next `n` bytes as their own cursor (advancing this one). */
+export function sub(c: Cursor, n: number, what: string): Cursor {
+  need(c, n);
+  const s = cursor(c.bytes, c.origin, what, c.pos, c.pos + n);
+  c.pos += n;
+  return s;
+}
+/** The next `n` bytes (a view). */
+export function take(c: Cursor, n: number): Uint8Array {
+  need(c, n);
+  c.pos += n;
+  return c.bytes.subarray(c.pos - n, c.pos);
+}
+export function signature(c: Cursor, sig: string): boolean {
+  if (left(c) < sig.length) return false;
+  for (let i = 0; i < sig.length; i++) if (c.bytes[c.pos + i] !== sig.charCodeAt(i)) return false;
+  c.pos += sig.length;
+  return true;
+}
+export const align8 = (n: number): number => Math.ceil(n / 8) * 8;
+
+const utf8 = new TextDecoder('utf-8');
+/** A name's bytes as HDF5 hands them out (UTF-8, up to the first NUL). */
+export function cString(bytes: Uint8Array): string {
+  const z = bytes.indexOf(0);
+  return utf8.decode(z < 0 ? bytes : bytes.subarray(0, z));
+}
