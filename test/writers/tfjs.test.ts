@@ -350,3 +350,20 @@ describe('tfjs writer: full-size networks', () => {
     rmSync(half, { recursive: true, force: true });
   }, 600_000);
 });
+
+describe('tfjs writer: provenance', () => {
+  it('records the source file and its SHA-256 (hashed beside the write) in model.json, for both formats', async () => {
+    const { convert, writeModel } = await import('../../src/api.js');
+    const { sha256File } = await import('../../src/io/hash.js');
+    const src = join(work, 'provenance-src.safetensors');
+    await writeModel(seededModel(buildGraph('inception_v4', { widthDivisor: 16 }), { seed: 4 }), src, { to: 'safetensors' });
+    const sha = await sha256File(src);
+    for (const tfjsFormat of ['layers-model', 'graph-model'] as const) {
+      const out = join(work, `provenance-${tfjsFormat}`);
+      await convert(src, out, { to: 'tfjs', tfjsFormat });
+      const json = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8'));
+      expect(json.format).toBe(tfjsFormat);
+      expect(json.userDefinedMetadata.weightport.provenance).toMatchObject({ sourceFile: 'provenance-src.safetensors', sourceSha256: sha, sourceFormat: 'safetensors' });
+    }
+  });
+});

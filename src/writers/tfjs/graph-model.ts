@@ -270,7 +270,7 @@ export function graphModelPlan(model: CanonicalModel, options: WriteOptions): Tf
   return {
     named,
     constants: topo.constants,
-    modelJson: (weightsManifest) => ({
+    modelJson: (weightsManifest, provenance) => ({
       format: 'graph-model',
       generatedBy: 'weightport',
       convertedBy: 'weightport',
@@ -286,7 +286,7 @@ export function graphModelPlan(model: CanonicalModel, options: WriteOptions): Tf
           input: { node: tfjsLayerName(graph.input.name), layout: 'NHWC', range: [-1, 1] },
           outputs: topo.outputs,
           ...(topo.blocks.length ? { blocks: topo.blocks } : {}),
-          provenance: model.provenance,
+          provenance,
         },
       },
     }),

@@ -17,15 +17,16 @@
  *   every file is written under a temporary name and renamed at the end (io/output.ts), model.json
  *   last, so that a reader never finds a model.json without its shards.
  */
-import { mkdir, open, readdir, rm, rmdir, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { OutputError, UsageError } from '../../errors.js';
 import { sizeOf } from '../../graphs/ir.js';
 import { tfjsLayerName, tfjsNaming } from '../../graphs/schemes/tfjs.js';
 import type { NamedTensor } from '../../graphs/schemes/types.js';
 import { writeOutputs } from '../../io/output.js';
+import { openSink, readAhead, type Sink } from '../../io/stream.js';
 import { bytesOf, float16BitsToFloat32, toFloat16 } from '../../tensor.js';
-import { createModel, type CanonicalModel, type ParamSource } from '../../model.js';
+import { createModel, settledProvenance, type CanonicalModel, type ParamSource, type SettledProvenance } from '../../model.js';
 import type { Writer, WriteOptions, WriteResult } from '../types.js';
 import { buildTopology } from './topology.js';
 import { graphModelPlan } from './graph-model.js';
@@ -52,7 +53,7 @@ export interface TfjsPlan {
   /** int32 operands (graph-model axes and shapes), stored after the parameters. */
   readonly constants: readonly { readonly name: string; readonly shape: readonly number[]; readonly data: Int32Array }[];
   /** model.json, given its weightsManifest. */
-  modelJson(weightsManifest: { paths: string[]; weights: TfjsWeightEntry[] }[]): object;
+  modelJson(weightsManifest: { paths: string[]; weights: TfjsWeightEntry[] }[], provenance: SettledProvenance): object;
 }
 
 /**
@@ -78,37 +79,38 @@ async function prepareFolder(dir: string, force: boolean): Promise<boolean> {
   return true;
 }
 
-/** Appends bytes to a sequence of shard files, switching file every `shardSize` bytes. */
-class ShardSink {
-  private index = 0;
-  private used = 0;
-  private fh: FileHandle | undefined;
-  constructor(
-    private readonly paths: readonly string[],
-    private readonly shardSize: number,
-  ) {}
-
-  async write(bytes: Uint8Array): Promise<void> {
-    let at = 0;
-    while (at < bytes.length) {
-      if (!this.fh || this.used === this.shardSize) {
-        await this.fh?.close();
-        if (this.fh) this.index++;
-        this.fh = await open(this.paths[this.index], 'w');
-        this.used = 0;
-      }
-      const n = Math.min(bytes.length - at, this.shardSize - this.used);
-      let done = 0;
-      while (done < n) done += (await this.fh.write(bytes, at + done, n - done)).bytesWritten;
-      at += n;
-      this.used += n;
+/**
+ * Appends bytes to the shard files in turn, `shardSize` bytes each (a weight may straddle two);
+ * a full shard is closed (flushed) while the next one fills.
+ */
+async function openShards(paths: readonly string[], shardSize: number) {
+  let index = -1;
+  let sink: Sink | undefined;
+  const closing: Promise<void>[] = [];
+  const next = async () => {
+    if (sink) {
+      const done = sink.close();
+      done.catch(() => undefined); // awaited in close()
+      closing.push(done);
     }
-  }
-
-  async close(): Promise<void> {
-    if (!this.fh) this.fh = await open(this.paths[0], 'w'); // no weights: one empty shard
-    await this.fh.close();
-  }
+    sink = await openSink(paths[++index]);
+  };
+  return {
+    async put(bytes: Uint8Array): Promise<void> {
+      for (let at = 0; at < bytes.length; ) {
+        if (!sink || sink.position === shardSize) await next();
+        const n = Math.min(bytes.length - at, shardSize - sink!.position);
+        await sink!.put(bytes.subarray(at, at + n));
+        at += n;
+      }
+    },
+    /** Closes every shard (an empty model still gets its one empty shard). */
+    async close(): Promise<void> {
+      if (!sink) await next();
+      closing.push(sink!.close());
+      await Promise.all(closing);
+    },
+  };
 }
 
 async function write(model: Parameters<Writer['write']>[0], outPath: string, options: WriteOptions = {}): Promise<WriteResult> {
@@ -129,27 +131,28 @@ async function write(model: Parameters<Writer['write']>[0], outPath: string, opt
   const created = await prepareFolder(dir, Boolean(options.force));
   try {
     await writeOutputs(targets, { force: options.force }, async (tmp) => {
-      const sink = new ShardSink(shards.map((s) => tmp(join(dir, s))), shardSize);
-      let done = 0;
-      options.onProgress?.(0, named.length);
-      // One tensor is written while the next is read and laid out: at most two in memory.
-      let writing: Promise<void> = Promise.resolve();
+      const sink = await openShards(
+        shards.map((s) => tmp(join(dir, s))),
+        shardSize,
+      );
       try {
-        for (const t of named) {
+        const tasks = named.map((t) => async () => {
           const p = params.get(t.param!);
           if (!p) throw new Error(`the model has no parameter ${t.param}`);
           const stored = t.transform!.store(await p.read(), p.shape);
-          const bytes = bytesOf(half ? toFloat16(stored) : stored);
-          await writing;
-          writing = sink.write(bytes).then(() => options.onProgress?.(++done, named.length));
-          writing.catch(() => undefined); // observed by the next await; not an unhandled rejection meanwhile
+          return bytesOf(half ? toFloat16(stored) : stored);
+        });
+        options.onProgress?.(0, named.length);
+        let done = 0;
+        for await (const bytes of readAhead(tasks, named.map((t) => sizeOf(t.shape) * (half ? 2 : 4)))) {
+          await sink.put(bytes);
+          options.onProgress?.(done + 1, named.length); // (`?.` skips evaluating its arguments)
+          done++;
         }
-        await writing;
+        for (const c of constants) await sink.put(bytesOf(c.data));
       } finally {
-        await writing.catch(() => undefined);
+        await sink.close();
       }
-      for (const c of constants) await sink.write(bytesOf(c.data));
-      await sink.close();
       const weights: TfjsWeightEntry[] = [
         ...named.map((t) => ({
           name: t.name,
@@ -159,7 +162,9 @@ async function write(model: Parameters<Writer['write']>[0], outPath: string, opt
         })),
         ...constants.map((c) => ({ name: c.name, shape: [...c.shape], dtype: 'int32' as const })),
       ];
-      await writeFile(tmp(join(dir, MODEL_JSON)), JSON.stringify(plan.modelJson([{ paths: shards, weights }])));
+      const manifest = [{ paths: shards, weights }];
+      // Last: the provenance may still be being computed (the source's SHA-256).
+      await writeFile(tmp(join(dir, MODEL_JSON)), JSON.stringify(plan.modelJson(manifest, await settledProvenance(model.provenance))));
     });
   } catch (e) {
     if (created) await rmdir(dir).catch(() => undefined);
@@ -193,7 +198,7 @@ function layersModelPlan(model: CanonicalModel, options: WriteOptions): TfjsPlan
   return {
     named,
     constants: [],
-    modelJson: (weightsManifest) => ({
+    modelJson: (weightsManifest, provenance) => ({
       format: 'layers-model',
       generatedBy: 'weightport',
       convertedBy: 'weightport',
@@ -208,7 +213,7 @@ function layersModelPlan(model: CanonicalModel, options: WriteOptions): TfjsPlan
           input: { layer: tfjsLayerName(graph.input.name), layout: 'NHWC', range: [-1, 1] },
           outputs: topology.outputs,
           ...(topology.blocks.length ? { blocks: topology.blocks } : {}),
-          provenance: model.provenance,
+          provenance,
         },
       },
     }),
