@@ -27,6 +27,17 @@ import { decodeValue, elements } from './hdf5/values.js';
 
 type Attrs = H5Node['attrs'];
 
+/** Reverses each element's bytes (big-endian datasets), in place. */
+function swapBytes(bytes: Uint8Array, size: number): Uint8Array {
+  for (let i = 0; i + size <= bytes.length; i += size)
+    for (let a = i, b = i + size - 1; a < b; a++, b--) {
+      const t = bytes[a];
+      bytes[a] = bytes[b];
+      bytes[b] = t;
+    }
+  return bytes;
+}
+
 function attrsOf(ctx: Ctx, obj: H5Object, path: string): Attrs {
   const out: Record<string, { value?: unknown; error?: string }> = {};
   // HDF5 lists attributes by name (h5wasm's get_attribute_names).
@@ -109,10 +120,13 @@ export async function openHdf5Native(source: Hdf5Source): Promise<Hdf5File> {
       const n = d.type.size * elements(d.shape);
       if (!Number.isSafeInteger(n) || n < 0 || n > maxBytes) throw new Hdf5Error(`dataset of ${n} bytes exceeds the limit of ${maxBytes}`);
       const layout = d.layout;
-      if (layout.kind === 'compact') return layout.data.slice(0, n);
-      if (layout.addr === UNDEF) return new Uint8Array(n); // never written: the default fill value
-      if (layout.size < n) throw corrupt(`dataset ${path}: ${layout.size} bytes of storage for ${n} bytes`);
-      return src.copy(layout.addr, n, `dataset ${path}`);
+      let bytes: Uint8Array;
+      if (layout.kind === 'compact') bytes = layout.data.slice(0, n);
+      else if (layout.addr === UNDEF) return new Uint8Array(n); // never written: the default fill value
+      else if (layout.size < n) throw corrupt(`dataset ${path}: ${layout.size} bytes of storage for ${n} bytes`);
+      else bytes = await src.copy(layout.addr, n, `dataset ${path}`);
+      // h5wasm reads in the machine's (little-endian) order; so does this reader.
+      return d.type.littleEndian ? bytes : swapBytes(bytes, d.type.size);
     },
     async close() {
       if (closed) return;

@@ -98,17 +98,6 @@ function dtypeOf(ctx: LayoutContext, node: H5Node, tensor: string): DType {
   throw fail(ctx, `dataset ${node.path} holds ${d.vlen ? 'variable-length ' : ''}${d.size}-byte ${d.signed ? '' : 'unsigned '}${kind} values, not a tensor type`, tensor);
 }
 
-/** Reverses each element's bytes (big-endian datasets). */
-function swapBytes(bytes: Uint8Array, size: number): Uint8Array {
-  for (let i = 0; i < bytes.length; i += size)
-    for (let a = i, b = i + size - 1; a < b; a++, b--) {
-      const t = bytes[a];
-      bytes[a] = bytes[b];
-      bytes[b] = t;
-    }
-  return bytes;
-}
-
 /** A stored tensor for the dataset at `path`, read through the worker when asked. */
 function tensorOf(ctx: LayoutContext, path: string, name: string): StoredTensor {
   const node = ctx.h5.nodes.get(path);
@@ -122,8 +111,6 @@ function tensorOf(ctx: LayoutContext, path: string, name: string): StoredTensor 
   const limit = node.dataset.chunks ? MAX_TENSOR_BYTES : ctx.size;
   if (!Number.isSafeInteger(byteLength) || byteLength > limit)
     throw fail(ctx, `dataset ${path} of shape [${shape}] needs ${byteLength} bytes, more than ${node.dataset.chunks ? 'the limit of' : 'the file holds:'} ${limit}`, name);
-  const size = DTYPE_SIZE[dtype];
-  const bigEndian = !node.dataset.littleEndian && size > 1;
   return {
     name,
     dtype,
@@ -140,7 +127,8 @@ function tensorOf(ctx: LayoutContext, path: string, name: string): StoredTensor 
       }
       if (bytes.byteLength !== byteLength)
         throw new FormatError('keras', { file: ctx.file, tensor: name }, `dataset ${path} gave ${bytes.byteLength} bytes, expected ${byteLength}`);
-      return bigEndian ? swapBytes(bytes, size) : bytes;
+      // Little-endian whatever the file's order: both HDF5 engines convert big-endian data as they read.
+      return bytes;
     },
   };
 }

@@ -56,7 +56,8 @@ export function readSuperblock(src: Source): { ctx: Ctx; root: number } {
   const driver = u64(c);
   if (stored !== base) throw unsupported(`a base address (${stored}) other than the superblock's position (${base})`);
   if (driver !== UNDEF) throw unsupported('a driver information block (family or multi-file storage)');
-  if (eof === UNDEF || base + eof > src.size) throw corrupt(`truncated file: the superblock says ${eof} bytes, the file has ${src.size - base}`);
+  // The end-of-file address is stored absolute (H5F_super: the relative EOA plus the base address).
+  if (eof === UNDEF || eof > src.size) throw corrupt(`truncated file: the superblock says ${eof} bytes, the file has ${src.size}`);
   skip(c, 8); // root entry: link name offset
   const root = u64(c);
   if (root === UNDEF) throw corrupt('the root group has no object header', c.origin + c.pos - 8);

@@ -24,6 +24,7 @@ export interface H5DatasetInfo {
   /** Bytes per element. */
   readonly size: number;
   readonly signed: boolean;
+  /** The file's byte order (`read` hands out little-endian bytes either way). */
   readonly littleEndian: boolean;
   readonly vlen: boolean;
   readonly chunks: readonly number[] | null;
@@ -32,7 +33,10 @@ export interface H5DatasetInfo {
 /** An open HDF5 file: its objects, and the bytes of any dataset on request. */
 export interface Hdf5File {
   readonly nodes: ReadonlyMap<string, H5Node>;
-  /** Raw bytes of a numeric dataset, in the file's byte order; at most `maxBytes`. */
+  /**
+   * The bytes of a numeric dataset in little-endian order (h5wasm converts big-endian data as it
+   * reads, and so does the built-in reader); at most `maxBytes`.
+   */
   read(path: string, maxBytes: number): Promise<Uint8Array>;
   close(): Promise<void>;
 }
