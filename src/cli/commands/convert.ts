@@ -89,9 +89,16 @@ export const convertCommand: CommandModule<object, ConvertArgs> = {
     const d = result.detection;
     process.stdout.write(
       `${args.input}: ${result.source.format}, ${d.scheme} naming, ${result.arch} (${d.options.classes} classes${d.options.widthDivisor && d.options.widthDivisor > 1 ? `, width / ${d.options.widthDivisor}` : ''})\n` +
-        `wrote ${result.written.files.join(', ')} (${bytes(result.written.bytes)}) in ${seconds.toFixed(1)} s\n` +
+        `wrote ${writtenFiles(result.written.files)} (${bytes(result.written.bytes)}) in ${seconds.toFixed(1)} s\n` +
         (check?.text ?? ''),
     );
     if (check?.report) await failOnMismatch(check.report, args.output, args.input);
   },
 };
+
+/** The files written, a folder's many shards summed up (`out/model.json + 54 weight shards`). */
+function writtenFiles(files: readonly string[]): string {
+  const shards = files.filter((f) => f.endsWith('.bin'));
+  if (shards.length <= 2) return files.join(', ');
+  return [...files.filter((f) => !f.endsWith('.bin')), `${shards.length} weight shards`].join(' + ');
+}
