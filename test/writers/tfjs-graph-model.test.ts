@@ -1,8 +1,10 @@
 /**
  * The tfjs writer's graph-model (`tfjsFormat: 'graph-model'`), checked by its real consumer:
  * TensorFlow.js itself (`tf.loadGraphModel` + `execute` on the wasm backend) against onnxruntime
- * on the ONNX written from the same canonical model. (Python TensorFlow does not load tfjs
- * graph-models; tfjs is the consumer.) Also: the GraphDef uses only ops tfjs maps, the manifest
+ * on the ONNX written from the same canonical model. TensorFlow has no loader for tfjs
+ * graph-models (tfjs is their consumer), but their GraphDef is TensorFlow's own: a fixture script
+ * (fixtures/tfjs/graph_model_tf.py) parses it, puts the Const values back from the shards,
+ * imports and runs it in TensorFlow. Also: the GraphDef uses only ops tfjs maps, the manifest
  * matches its Const nodes, float16, block outputs, reading back, and the CLI with its default
  * parity check.
  */
@@ -18,13 +20,14 @@ import type { Graph, GraphNode } from '../../src/graphs/ir.js';
 import { seededModel } from '../../src/graphs/init.js';
 import { foldBatchNorm, withSoftmax } from '../../src/graphs/transforms.js';
 import { tfjsNaming } from '../../src/graphs/schemes/tfjs.js';
+import { readNpy, writeNpy } from '../../src/io/npy.js';
 import { createModel, readAll, type CanonicalModel } from '../../src/model.js';
 import { defaultInput, nchwToNhwc } from '../../src/parity/input.js';
 import { runOnnx } from '../../src/parity/ort.js';
 import { WRITERS } from '../../src/writers/index.js';
 import { tfjsFloat16Model, tfjsWriter } from '../../src/writers/tfjs/index.js';
 import { runCli } from '../helpers/cli.js';
-import { cacheDir } from '../helpers/python.js';
+import { cacheDir, python } from '../helpers/python.js';
 import { tfjsWasm } from '../helpers/tfjs.js';
 
 const ARCHS: readonly Arch[] = ['inception_v4', 'inception_resnet_v2'];
@@ -32,6 +35,7 @@ const ARCHS: readonly Arch[] = ['inception_v4', 'inception_resnet_v2'];
 const OPS = new Set(['Placeholder', 'Const', 'Conv2D', 'BiasAdd', 'FusedBatchNormV3', 'Relu', 'MaxPool', 'AvgPool', 'Pad', 'ConcatV2', 'AddV2', 'Mean', 'Reshape', 'MatMul', 'Softmax', 'Identity']);
 
 const onnxWriter = WRITERS.find((w) => w.format === 'onnx')!;
+const py = python('tf');
 
 let work: string;
 beforeAll(async () => {
@@ -277,6 +281,31 @@ describe('tfjs graph-model: numbers (thin models, tfjs wasm backend)', () => {
       const [ref] = [...(await runOnnx(onnx, x.nchw)).outputs.values()];
       expect(maxAbs(ours.outputs[0].data, ref.data), name).toBeLessThan(name === 'softmax' ? 1e-6 : 1e-4);
       expect(topK(ours.outputs[0].data)).toEqual(topK(ref.data));
+    }
+  });
+});
+
+describe('tfjs graph-model: in TensorFlow itself', () => {
+  it.skipIf(!py.ok)(`TensorFlow imports the GraphDef (Consts from the shards) and computes what tfjs computes, float16 and explicit pads too ${py.reason}`, async () => {
+    const x = input();
+    const inNpy = join(work, 'input-nhwc.npy');
+    await writeNpy(inNpy, x.nhwc, x.shape);
+    const dirs = [...ARCHS.map((a) => thin.get(a)!.dir), join(work, 'fp16-inception_resnet_v2'), join(work, 'variant-odd-pads')];
+    for (const d of dirs) expect(existsSync(join(d, 'model.json')), `${d} (written by the tests above)`).toBe(true);
+    const args = [inNpy];
+    for (const [i, d] of dirs.entries()) args.push(d, join(work, `tf-${i}`));
+    py.run('fixtures/tfjs/graph_model_tf.py', args);
+    for (const [i, d] of dirs.entries()) {
+      const ours = await executeFolder(d, x.nhwc, x.shape);
+      for (const [k, o] of ours.outputs.entries()) {
+        const ref = await readNpy(join(work, `tf-${i}`, `output_${k}.npy`));
+        expect(ref.shape).toEqual(o.shape);
+        const diff = maxAbs(o.data, ref.data);
+        if (k === 0) console.log(`${d.split('/').pop()}: tfjs vs TensorFlow max |logits diff| ${diff.toExponential(2)}`);
+        expect(diff, `${d} output ${k}`).toBeLessThan(1e-4);
+        if (k === 0) expect(topK(ref.data)).toEqual(topK(o.data));
+      }
+      expectNotDegenerate(ours.outputs[0].data);
     }
   });
 });
