@@ -200,6 +200,10 @@ describe('tfjs graph-model: numbers (thin models, tfjs wasm backend)', () => {
     expect(topK(ours.outputs[0].data)).toEqual(topK(logits.data));
     expectNotDegenerate(ours.outputs[0].data);
     expectNotDegenerate(ours.outputs[1].data);
+    // Any canonical node's value by its layer name (here a block: NHWC).
+    const mid = await executeFolder(dir, x.nhwc, x.shape, ['Mixed_6a']);
+    const [c, h, w] = blockStats(thin.get(arch)!.model.graph).find((b) => b.block === 'Mixed_6a')!.shape;
+    expect(mid.outputs[0].shape).toEqual([1, h, w, c]);
   });
 
   it.each(ARCHS)('%s: float16 (quantization float16 on every float weight, none on int32) within 1e-2, same top-1; onnxruntime on tfjsFloat16Model within 1e-4', async (arch) => {
@@ -364,6 +368,7 @@ describe('tfjs graph-model: reading back', () => {
         }
       })();
       expect(e).toBeInstanceOf(SchemeError);
+      expect((e as SchemeError).code).toBe(3);
       expect((e as Error).message).toMatch(/StatefulPartitionedCall\/model\/conv_0/);
     } finally {
       await source.close();

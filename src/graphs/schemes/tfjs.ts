@@ -1,6 +1,7 @@
 /**
  * weightport's TensorFlow.js naming: the layers-model that the tfjs writer emits (and that tfjs's
- * own `model.save` writes back unchanged).
+ * own `model.save` writes back unchanged); its graph-model holds the same weights under the same
+ * names (writers/tfjs/graph-model.ts).
  *
  * - Layer names are canonical node names with every `/` replaced by `.`
  *   (`Mixed_5b/Branch_1/Conv2d_0b_5x5` -> `Mixed_5b.Branch_1.Conv2d_0b_5x5`). tfjs accepts `/` in

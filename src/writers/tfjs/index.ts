@@ -1,11 +1,13 @@
 /**
- * TensorFlow.js layers-model writer: `-o` names a folder that receives `model.json` and the weight
- * shards `group1-shard{i}of{n}.bin`, as tensorflowjs_converter lays them out
+ * TensorFlow.js writer, layers-model (default) or graph-model (`tfjsFormat`): `-o` names a folder
+ * that receives `model.json` and the weight shards `group1-shard{i}of{n}.bin`, as
+ * tensorflowjs_converter lays them out
  * (tfjs-converter/python/tensorflowjs/write_weights.py): one weight group, its weights
  * concatenated in manifest order and cut into shards of `shardSize` bytes (4 MiB by default, the
  * converter's default: small enough for browser caches), a weight may straddle two shards.
  *
- * - Topology: topology.ts (standard tfjs layers only, NHWC).
+ * - Topology: topology.ts (layers-model: standard tfjs layers only, NHWC) or graph-model.ts
+ *   (graph-model: a frozen TF GraphDef). Each is a `TfjsPlan`; the weights are written alike.
  * - Names and layouts: schemes/tfjs.ts (`tfjsNaming`), which the tfjs scheme reads back with.
  * - float16: tfjs has no float16 weight dtype; the converter stores half floats as a
  *   *quantization* of a float32 weight (`dtype: 'float32', quantization: {dtype: 'float16'}`,
@@ -244,6 +246,6 @@ export function tfjsFloat16Model(model: CanonicalModel): CanonicalModel {
 
 export const tfjsWriter: Writer = {
   format: 'tfjs',
-  description: `TensorFlow.js layers-model: a folder with ${MODEL_JSON} and ${basename(shardName(1, 1)).replace('1of1', '{i}of{n}')} weight shards`,
+  description: `TensorFlow.js layers-model or graph-model: a folder with ${MODEL_JSON} and ${basename(shardName(1, 1)).replace('1of1', '{i}of{n}')} weight shards`,
   write,
 };
