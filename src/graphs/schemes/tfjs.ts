@@ -61,16 +61,23 @@ export function foldedResidualScales(graph: Graph): Map<string, number> {
 
 /** `base`, then a multiplication by `scale` (stored = scale · canonical). */
 function scaled(base: Transform, scale: number): Transform {
-  const times = (data: Float32Array, keep: Float32Array, factor: (v: number) => number): Float32Array => {
-    const out = data === keep ? new Float32Array(data.length) : data;
-    for (let i = 0; i < data.length; i++) out[i] = factor(data[i]);
-    return out;
-  };
+  // Into `data` when `base` made a new array; otherwise into a copy (the caller's array stays).
+  const target = (data: Float32Array, given: Float32Array) => (data === given ? new Float32Array(data.length) : data);
   return {
     name: `${base.name}·${scale}`,
     storedShape: base.storedShape,
-    apply: (d, stored) => times(base.apply(d, stored), d, (v) => v / scale),
-    store: (d, canonical) => times(base.store(d, canonical), d, (v) => v * scale),
+    apply(stored, storedShape) {
+      const data = base.apply(stored, storedShape);
+      const out = target(data, stored);
+      for (let i = 0; i < data.length; i++) out[i] = data[i] / scale;
+      return out;
+    },
+    store(canonical, shape) {
+      const data = base.store(canonical, shape);
+      const out = target(data, canonical);
+      for (let i = 0; i < data.length; i++) out[i] = data[i] * scale;
+      return out;
+    },
   };
 }
 
