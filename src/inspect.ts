@@ -111,7 +111,9 @@ export async function inspect(path: string, options: InspectOptions = {}): Promi
       if (!detection) return { ...base, status: 'unbound' };
       if (wrong.has(t.name)) return { ...base, status: 'wrong shape' };
       if (extraSet.has(t.name)) return { ...base, status: 'extra' };
-      const why = leftOutReason(t.name, options);
+      const why =
+        leftOutReason(t.name, options) ??
+        (source.metadata.modelFormat === 'graph-model' && t.dtype === 'int32' ? 'graph-model operand (an int32 axis, shape or paddings), not a parameter' : undefined);
       if (why && !(options.ema && why.startsWith('ExponentialMovingAverage'))) {
         leftOut.push({ name: t.name, why });
         return { ...base, status: 'left out', why };

@@ -336,6 +336,13 @@ describe('tfjs graph-model: reading back', () => {
     }
   });
 
+  it('port inspect: the weights used, the int32 operands left out as such', async () => {
+    const { inspect } = await import('../../src/inspect.js');
+    const r = await inspect(thin.get('inception_v4')!.dir, { aux: true });
+    expect(r.tensors.filter((t) => t.dtype === 'int32').every((t) => t.status === 'left out' && /operand/.test(t.why!))).toBe(true);
+    expect(r.tensors.filter((t) => t.dtype !== 'int32').every((t) => t.status === 'used')).toBe(true);
+  });
+
   it('detects a softmax graph-model and its input size', async () => {
     const model = withSoftmax(seededModel(buildGraph('inception_v4', { widthDivisor: 16, inputSize: 139 }), { seed: 2 }), true);
     const dir = join(work, 'readback-softmax');
