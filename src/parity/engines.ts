@@ -1,7 +1,7 @@
 /**
  * The parity engines: an explicit array, one entry per engine. Each runs a written model file
- * (ONNX for onnxruntime, a tfjs layers-model folder for tfjs) on an NCHW input and returns its
- * named outputs and timings. Engine modules (onnxruntime, tfjs, Dawn) load inside `run` and
+ * (ONNX for onnxruntime, a tfjs layers-model or graph-model folder for tfjs) on an NCHW input and
+ * returns its named outputs and timings. Engine modules (onnxruntime, tfjs, Dawn) load inside `run` and
  * `available`, never when this file is imported.
  */
 import { existsSync, readdirSync } from 'node:fs';
@@ -165,7 +165,7 @@ const tfjsEngine = (name: 'tfjs-wasm' | 'webgpu' | 'tfjs-node-gpu', backend: 'wa
 /** Every engine, in the order they are tried and reported. */
 export const ENGINES: readonly Engine[] = [
   ortEngine('ort'),
-  tfjsEngine('tfjs-wasm', 'wasm', 'TensorFlow.js, WebAssembly backend (SIMD), layers model'),
+  tfjsEngine('tfjs-wasm', 'wasm', 'TensorFlow.js, WebAssembly backend (SIMD), layers-model or graph-model'),
   tfjsEngine('webgpu', 'webgpu', "TensorFlow.js, WebGPU backend through Dawn (the `webgpu` package): a GPU's, or software GL without one"),
   tfjsEngine('tfjs-node-gpu', 'tensorflow', 'TensorFlow.js with libtensorflow on CUDA (tfjs-node-gpu)'),
   ortEngine('ort-cuda'),
