@@ -3,7 +3,8 @@
  * (scripts/browser-env.sh makes sure it is there; nothing is downloaded by playwright), the page
  * and the model served from a loopback http server, tfjs from its own bundle
  * (node_modules/@tensorflow/tfjs/dist/tf.min.js), `tf.loadLayersModel('http://127.0.0.1:<port>/
- * model/model.json')` + `predict`, the outputs handed back as base64 float32.
+ * model/model.json')` (or `tf.loadGraphModel` for a graph-model) + `predict`, the outputs handed
+ * back as base64 float32.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -80,7 +81,10 @@ export interface BrowserPrediction {
   readonly userAgent: string;
 }
 
-/** Predicts one NHWC batch with the model folder in Chromium (tfjs cpu backend: plain float32). */
+/**
+ * Predicts one NHWC batch with the model folder (a layers-model or a graph-model) in Chromium
+ * (tfjs cpu backend: plain float32).
+ */
 export async function predictInBrowser(modelDir: string, input: Float32Array, shape: readonly number[], backend = 'cpu'): Promise<BrowserPrediction> {
   const { chromium } = await import('playwright-core');
   const { server, port } = await serve(modelDir);
@@ -97,7 +101,9 @@ export async function predictInBrowser(modelDir: string, input: Float32Array, sh
         const b = atob(x);
         const bytes = new Uint8Array(b.length);
         for (let i = 0; i < b.length; i++) bytes[i] = b.charCodeAt(i);
-        const model = await tf.loadLayersModel(url);
+        // A graph-model (format 'graph-model') loads with loadGraphModel; predict is the same call.
+        const format = ((await (await fetch(url)).json()) as { format?: string }).format;
+        const model = format === 'graph-model' ? await tf.loadGraphModel(url) : await tf.loadLayersModel(url);
         const t = tf.tensor(new Float32Array(bytes.buffer), shape);
         const y = model.predict(t);
         const ys = Array.isArray(y) ? y : [y];

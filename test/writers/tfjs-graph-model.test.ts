@@ -29,6 +29,7 @@ import { tfjsFloat16Model, tfjsWriter } from '../../src/writers/tfjs/index.js';
 import { runCli } from '../helpers/cli.js';
 import { cacheDir, python } from '../helpers/python.js';
 import { tfjsWasm } from '../helpers/tfjs.js';
+import { browserAvailable, predictInBrowser } from '../helpers/browser.js';
 
 const ARCHS: readonly Arch[] = ['inception_v4', 'inception_resnet_v2'];
 /** The ops the writer may emit; each is in tfjs-converter's op lists (src/operations/op_list/*.json). */
@@ -286,6 +287,22 @@ describe('tfjs graph-model: numbers (thin models, tfjs wasm backend)', () => {
       expect(maxAbs(ours.outputs[0].data, ref.data), name).toBeLessThan(name === 'softmax' ? 1e-6 : 1e-4);
       expect(topK(ours.outputs[0].data)).toEqual(topK(ref.data));
     }
+  });
+});
+
+describe('tfjs graph-model: in a real browser (Chromium, tfjs from its bundle)', () => {
+  const why = browserAvailable();
+  it.skipIf(!!why)(`tf.loadGraphModel over http (tfjs's own loader) + predict equals onnxruntime within 1e-4 ${why}`, async () => {
+    const { dir, onnx } = thin.get('inception_resnet_v2')!;
+    const x = input();
+    const browser = await predictInBrowser(dir, x.nhwc, x.shape);
+    const [logits, aux] = [...(await runOnnx(onnx, x.nchw)).outputs.values()];
+    expect(browser.outputs).toHaveLength(2);
+    const d = maxAbs(browser.outputs[0], logits.data);
+    console.log(`inception_resnet_v2 (thin): Chromium tfjs (${browser.backend}) graph-model vs onnxruntime max |logits diff| ${d.toExponential(2)}`);
+    expect(d).toBeLessThan(1e-4);
+    expect(maxAbs(browser.outputs[1], aux.data)).toBeLessThan(1e-4);
+    expect(topK(browser.outputs[0])).toEqual(topK(logits.data));
   });
 });
 
