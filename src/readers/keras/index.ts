@@ -1,7 +1,8 @@
 /**
  * The Keras reader: legacy HDF5 (Keras 2 / tf.keras `.h5`, weights only or whole model), Keras 3
- * `.weights.h5`, and `.keras` archives. HDF5 through h5wasm in a worker (hdf5.ts), loaded only
- * when a file is opened; layouts in layout.ts; archives in archive.ts.
+ * `.weights.h5`, and `.keras` archives. HDF5 through the built-in reader (hdf5-native.ts), or
+ * h5wasm in a worker for files it does not support (hdf5.ts), loaded only when a file is opened;
+ * layouts in layout.ts; archives in archive.ts.
  *
  * Tensors come in Keras' load order: the layers that have weights, in model.layers order, and
  * each layer's weights in `weight_names` order, named `<layer>/<weight name as stored>` (legacy:
