@@ -55,6 +55,23 @@ describe('CRC32C', () => {
     expect(unmaskCrc(maskCrc(c))).toBe(c);
     expect(maskCrc(c)).not.toBe(c);
   });
+
+  it('equals the bit-by-bit definition at every alignment and length (word-wise fast path)', () => {
+    const bitwise = (bytes: Uint8Array) => {
+      let c = 0xffffffff;
+      for (const b of bytes) {
+        c ^= b;
+        for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+      }
+      return ~c >>> 0;
+    };
+    const data = Uint8Array.from({ length: 64 }, (_, i) => (i * 2654435761) >>> 24);
+    for (let offset = 0; offset < 8; offset++)
+      for (let length = 0; length + offset <= 40; length++) {
+        const piece = data.subarray(offset, offset + length);
+        expect(crc32c(piece), `offset ${offset}, length ${length}`).toBe(bitwise(piece));
+      }
+  });
 });
 
 describe('Snappy', () => {
