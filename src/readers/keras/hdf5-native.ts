@@ -5,18 +5,21 @@
  * attribute values) and reads a dataset's raw bytes with one positional read, without starting
  * WebAssembly or a worker (which took 0.5 to 0.7 s, more than reading the weights).
  *
- * Supported (HDF5 File Format Specification 3.0): superblock versions 0 and 1 with 8-byte
- * addresses and lengths; version 1 object headers with continuation blocks; old-style groups (v1
- * B-tree, symbol table nodes, local heap) and compact new-style groups (link messages, hard links);
- * compact attributes (message versions 1 to 3) holding fixed-length or variable-length strings
- * (global heap), or 1/2/4/8-byte little-endian integers and 4/8-byte floats; datasets of integers or
- * floats (either byte order) with a simple, scalar or null dataspace and contiguous or compact
- * storage, or none yet (never written: zeros, as HDF5's default fill value).
+ * Supported (HDF5 File Format Specification 3.0): superblock versions 0 to 3 with 8-byte
+ * addresses and lengths; object headers of versions 1 and 2 (checksums verified) with continuation
+ * blocks; old-style groups (v1 B-tree, symbol table nodes, local heap) and compact new-style groups
+ * (link messages, hard links; listed by name, or in creation order where it is indexed, as h5wasm
+ * lists them); compact attributes (message versions 1 to 3) holding fixed-length or
+ * variable-length strings (global heap), or 1/2/4/8-byte little-endian integers and 4/8-byte
+ * floats; datasets of integers or floats (either byte order; read little-endian, as h5wasm reads
+ * them) with a simple, scalar or null dataspace and contiguous or compact storage, or none yet
+ * (never written: zeros, HDF5's default fill value).
  *
  * Everything else valid throws Hdf5Unsupported (hdf5/types.ts) and openHdf5 (hdf5.ts) falls back
- * to h5wasm: superblock v2/v3, object header v2, shared messages, dense (fractal heap) link or
- * attribute storage, soft and external links, chunked, compressed or external datasets, other
- * datatypes (compounds, enums such as h5py's booleans, arrays, references...). A corrupt file is
+ * to h5wasm: a superblock extension, shared messages, dense (fractal heap) link or attribute
+ * storage (libver 'latest' groups of more than 8 members), soft and external links, chunked,
+ * compressed or external datasets, layout messages before version 3, other datatypes (compounds,
+ * enums such as h5py's booleans, arrays, references, big-endian attributes...). A corrupt file is
  * an Hdf5Error: every length and address is checked against the file's size before it is used,
  * every loop is bounded, and hard-link cycles stop at MAX_DEPTH / MAX_OBJECTS like the worker.
  */
@@ -64,6 +67,8 @@ function walk(ctx: Ctx, root: number): { nodes: H5Node[]; datasets: Map<string, 
   const nodes: H5Node[] = [];
   const datasets = new Map<string, DatasetDesc>();
   const objects = new Map<number, H5Object>();
+  /** Decoded attributes per object (an object reached through several hard links is decoded once). */
+  const decoded = new Map<number, Attrs>();
   const stack: [string, number, number][] = [['/', 0, root]];
   while (stack.length > 0) {
     const [path, depth, addr] = stack.pop()!;
@@ -76,8 +81,13 @@ function walk(ctx: Ctx, root: number): { nodes: H5Node[]; datasets: Map<string, 
     const node: { path: string; kind: H5Node['kind']; attrs: Attrs; children?: string[]; dataset?: H5DatasetInfo } = {
       path,
       kind: obj.kind,
-      attrs: obj.kind === 'other' ? {} : attrsOf(ctx, obj, path),
+      attrs: {},
     };
+    if (obj.kind !== 'other') {
+      let attrs = decoded.get(addr);
+      if (!attrs) decoded.set(addr, (attrs = attrsOf(ctx, obj, path)));
+      node.attrs = attrs;
+    }
     if (obj.dataset) {
       node.dataset = infoOf(obj.dataset);
       datasets.set(path, obj.dataset);

@@ -201,3 +201,55 @@ export function cString(bytes: Uint8Array): string {
   const z = bytes.indexOf(0);
   return utf8.decode(z < 0 ? bytes : bytes.subarray(0, z));
 }
+
+const rot = (x: number, k: number): number => (x << k) | (x >>> (32 - k));
+
+/**
+ * Bob Jenkins' lookup3 `hashlittle` with initial value 0, the checksum of HDF5's version 2
+ * metadata (H5_checksum_lookup3 in H5checksum.c; spec II.A "Superblock Checksum" and III.H).
+ */
+export function lookup3(k: Uint8Array): number {
+  let a = (0xdeadbeef + k.length) | 0;
+  let b = a;
+  let c = a;
+  let i = 0;
+  let n = k.length;
+  const word = (at: number) => k[at] | (k[at + 1] << 8) | (k[at + 2] << 16) | (k[at + 3] << 24);
+  while (n > 12) {
+    a = (a + word(i)) | 0;
+    b = (b + word(i + 4)) | 0;
+    c = (c + word(i + 8)) | 0;
+    a = (a - c) | 0; a ^= rot(c, 4); c = (c + b) | 0;
+    b = (b - a) | 0; b ^= rot(a, 6); a = (a + c) | 0;
+    c = (c - b) | 0; c ^= rot(b, 8); b = (b + a) | 0;
+    a = (a - c) | 0; a ^= rot(c, 16); c = (c + b) | 0;
+    b = (b - a) | 0; b ^= rot(a, 19); a = (a + c) | 0;
+    c = (c - b) | 0; c ^= rot(b, 4); b = (b + a) | 0;
+    n -= 12;
+    i += 12;
+  }
+  if (n === 0) return c >>> 0;
+  // the last 1 to 12 bytes, zero-padded
+  const tail = new Uint8Array(12);
+  tail.set(k.subarray(i, i + n));
+  const t = (at: number) => tail[at] | (tail[at + 1] << 8) | (tail[at + 2] << 16) | (tail[at + 3] << 24);
+  a = (a + t(0)) | 0;
+  b = (b + t(4)) | 0;
+  c = (c + t(8)) | 0;
+  c ^= b; c = (c - rot(b, 14)) | 0;
+  a ^= c; a = (a - rot(c, 11)) | 0;
+  b ^= a; b = (b - rot(a, 25)) | 0;
+  c ^= b; c = (c - rot(b, 16)) | 0;
+  a ^= c; a = (a - rot(c, 4)) | 0;
+  b ^= a; b = (b - rot(a, 14)) | 0;
+  c ^= b; c = (c - rot(b, 24)) | 0;
+  return c >>> 0;
+}
+
+/** Checks the 4-byte lookup3 checksum that ends `bytes` (version 2 metadata). */
+export function checkChecksum(bytes: Uint8Array, origin: number, what: string): void {
+  const n = bytes.length - 4;
+  if (n < 0) throw corrupt(`${what} is too short for its checksum`, origin);
+  const stored = (bytes[n] | (bytes[n + 1] << 8) | (bytes[n + 2] << 16) | (bytes[n + 3] << 24)) >>> 0;
+  if (lookup3(bytes.subarray(0, n)) !== stored) throw corrupt(`${what}: wrong checksum (corrupt metadata)`, origin);
+}

@@ -1,14 +1,14 @@
 /**
  * HDF5 file structure for the pure-TypeScript reader (HDF5 File Format Specification 3.0): the
- * superblock (II.A, versions 0 and 1), version 1 object headers and their continuation blocks
- * (IV.A.1.a), the messages a Keras file uses (IV.A.2), and groups: old-style symbol tables (a
+ * superblock (II.A, versions 0 to 3), object headers of versions 1 and 2 and their continuation
+ * blocks (IV.A.1), the messages a Keras file uses (IV.A.2), and groups: old-style symbol tables (a
  * version 1 B-tree of group nodes, III.A.1; symbol table nodes "SNOD", III.B; a local heap for the
  * names, III.D) and compact new-style groups (link messages, IV.A.2.g). Every loop is bounded
  * (node and message counts, visited sets against cycles) and every address is checked against the
  * file by Source. Valid features outside that subset are Hdf5Unsupported, so that openHdf5 hands
  * the file to h5wasm.
  */
-import { corrupt, cursor, type Cursor, cString, left, signature, skip, type Source, sub, take, u16, u32, u64, u8, UNDEF, unsupported, uN } from './bytes.js';
+import { checkChecksum, corrupt, cursor, type Cursor, cString, left, signature, skip, type Source, sub, take, u16, u32, u64, u8, UNDEF, unsupported, uN } from './bytes.js';
 import { MAX_OBJECTS } from './types.js';
 import { CLASS, elements, type Datatype, type GlobalHeap, parseAttribute, parseDatatype, parseDataspace, type RawAttribute, type Shape } from './values.js';
 
@@ -39,7 +39,7 @@ export function readSuperblock(src: Source): { ctx: Ctx; root: number } {
   if (base < 0) throw corrupt('no HDF5 superblock signature');
   const c = cursor(src.bytes(base, Math.min(96, src.size - base), 'superblock'), base, 'the superblock', 8);
   const version = u8(c);
-  if (version === 2 || version === 3) throw unsupported(`superblock version ${version}`);
+  if (version === 2 || version === 3) return superblockV2(src, base, c);
   if (version > 3) throw corrupt(`superblock version ${version}`, base + 8);
   skip(c, 4); // free-space, root symbol table entry and shared header message versions, reserved
   const offsets = u8(c);
@@ -62,6 +62,25 @@ export function readSuperblock(src: Source): { ctx: Ctx; root: number } {
   const root = u64(c);
   if (root === UNDEF) throw corrupt('the root group has no object header', c.origin + c.pos - 8);
   return { ctx: { src, base, leafK, internalK, heap: new Map() }, root: base + root };
+}
+
+/** Superblock versions 2 and 3 (HDF5 1.8+ `libver='latest'`): the root's object header address, checksummed. */
+function superblockV2(src: Source, base: number, c: Cursor): { ctx: Ctx; root: number } {
+  const offsets = u8(c);
+  const lengths = u8(c);
+  if (offsets !== 8 || lengths !== 8) throw unsupported(`${offsets}-byte addresses and ${lengths}-byte lengths`);
+  checkChecksum(c.bytes.subarray(0, 48), base, 'the superblock');
+  skip(c, 1); // consistency flags
+  const stored = u64(c);
+  const extension = u64(c);
+  const eof = u64(c);
+  const root = u64(c);
+  if (stored !== base) throw unsupported(`a base address (${stored}) other than the superblock's position (${base})`);
+  if (extension !== UNDEF) throw unsupported('a superblock extension');
+  if (eof === UNDEF || eof > src.size) throw corrupt(`truncated file: the superblock says ${eof} bytes, the file has ${src.size}`);
+  if (root === UNDEF) throw corrupt('the root group has no object header', base + 36);
+  // B-tree K values are the defaults (H5F_CRT_SYM_LEAF_DEF, H5B_SNODE_K): no v2 file stores them here.
+  return { ctx: { src, base, leafK: 4, internalK: 16, heap: new Map() }, root: base + root };
 }
 
 /** HDF5 message types (spec IV.A.2). */
@@ -101,26 +120,57 @@ interface Message {
   readonly c: Cursor;
 }
 
-/** The messages of a version 1 object header, continuation blocks followed (spec IV.A.1.a). */
+/** The longest version 2 object header prefix: signature to chunk size (spec IV.A.1.b). */
+const MAX_PREFIX_BYTES = 4 + 1 + 1 + 16 + 4 + 8;
+
+/**
+ * The messages of an object header, continuation blocks followed: version 1 (spec IV.A.1.a) or
+ * version 2 ("OHDR", IV.A.1.b: 1-byte message types, checksummed chunks, "OCHK" continuations).
+ */
 function readMessages(ctx: Ctx, addr: number, what: string): Message[] {
-  const head = cursor(ctx.src.bytes(addr, 16, what), addr, what);
-  if (signature(head, 'OHDR')) throw unsupported(`a version 2 object header (${what})`);
-  const version = u8(head);
-  if (version !== 1) throw corrupt(`${what}: object header version ${version}`, addr);
-  skip(head, 7); // reserved, message count, reference count
-  const blocks: [number, number][] = [[addr + 16, u32(head)]];
-  const seen = new Set([addr + 16]);
+  const head = cursor(ctx.src.bytes(addr, Math.min(MAX_PREFIX_BYTES, Math.max(0, ctx.src.size - addr)), what), addr, what);
+  const v2 = signature(head, 'OHDR');
+  let blocks: [number, number][];
+  let order = false;
+  if (v2) {
+    const version = u8(head);
+    if (version !== 2) throw corrupt(`${what}: object header version ${version}`, addr + 4);
+    const flags = u8(head);
+    if (flags & 0xc0) throw corrupt(`${what}: unknown object header flags ${flags}`, addr + 5);
+    if (flags & 0x20) skip(head, 16); // access, modification, change and birth times
+    if (flags & 0x10) skip(head, 4); // attribute storage phase change values
+    const size = uN(head, 1 << (flags & 3));
+    if (size === UNDEF) throw corrupt(`${what}: an object header chunk of undefined size`, addr);
+    order = (flags & 4) !== 0;
+    checkChecksum(ctx.src.bytes(addr, head.pos + size + 4, what), addr, what);
+    blocks = [[addr + head.pos, size]];
+  } else {
+    const version = u8(head);
+    if (version !== 1) throw corrupt(`${what}: object header version ${version}`, addr);
+    skip(head, 7); // reserved, message count, reference count
+    blocks = [[addr + 16, u32(head)]];
+  }
+  const headerBytes = v2 ? (order ? 6 : 4) : 8;
+  const seen = new Set([blocks[0][0]]);
   const out: Message[] = [];
   let count = 0;
   for (let b = 0; b < blocks.length; b++) {
     if (b >= MAX_BLOCKS) throw corrupt(`${what}: more than ${MAX_BLOCKS} object header blocks`, addr);
-    const [start, length] = blocks[b];
+    let [start, length] = blocks[b];
+    if (v2 && b > 0) {
+      // a continuation chunk: "OCHK", messages, checksum
+      const chunk = ctx.src.bytes(start, length, what);
+      if (!signature(cursor(chunk, start, what), 'OCHK')) throw corrupt(`${what}: continuation chunk without its OCHK signature`, start);
+      checkChecksum(chunk, start, what);
+      start += 4;
+      length -= 8;
+    }
     const c = cursor(ctx.src.bytes(start, length, what), start, what);
-    while (left(c) >= 8) {
-      const type = u16(c);
+    while (left(c) >= headerBytes) {
+      const type = v2 ? u8(c) : u16(c);
       const size = u16(c);
       const flags = u8(c);
-      skip(c, 3);
+      skip(c, headerBytes - (v2 ? 4 : 5)); // v1: reserved; v2: creation order
       const data = sub(c, size, `${what}, message type ${type}`);
       if (++count > MAX_MESSAGES) throw corrupt(`${what}: more than ${MAX_MESSAGES} messages`, addr);
       if (type === MSG.nil) continue;
@@ -158,13 +208,14 @@ export interface H5Object {
 export function readObject(ctx: Ctx, addr: number, what: string): H5Object {
   const msgs = readMessages(ctx, addr, what);
   const attributes: RawAttribute[] = [];
-  const links: { name: string; bytes: Uint8Array; addr: number }[] = [];
+  const links: Link[] = [];
   let type: Datatype | undefined;
   let shape: Shape | undefined;
   let hasShape = false;
   let layoutMsg: Cursor | undefined;
   let stab: { btree: number; heap: number } | undefined;
   let linkInfo = false;
+  let creationOrder = false;
   const fill: Message[] = [];
   for (const m of msgs) {
     const c = m.c;
@@ -191,6 +242,7 @@ export function readObject(ctx: Ctx, addr: number, what: string): H5Object {
       }
       case MSG.linkInfo:
         linkInfo = true;
+        creationOrder = (c.bytes[c.pos + 1] & 2) === 2; // creation order indexed
         if (denseStorage(c, 8) !== UNDEF) throw unsupported(`dense link storage (a fractal heap) in ${what}`);
         break;
       case MSG.attributeInfo:
@@ -215,7 +267,8 @@ export function readObject(ctx: Ctx, addr: number, what: string): H5Object {
   if (stab || linkInfo) {
     let members: { name: string; addr: number }[];
     if (stab) members = symbolTable(ctx, stab.btree, stab.heap, what);
-    else members = links.sort((a, b) => Buffer.compare(a.bytes, b.bytes)).map(({ name, addr }) => ({ name, addr }));
+    // h5wasm lists a group that indexes creation order in that order, others by name (byte order).
+    else members = links.sort(creationOrder ? (a, b) => a.order - b.order : (a, b) => Buffer.compare(a.bytes, b.bytes)).map(({ name, addr }) => ({ name, addr }));
     return { kind: 'group', attributes, members };
   }
   if (type && hasShape) {
@@ -248,13 +301,21 @@ function denseStorage(c: Cursor, counterBytes: number): number {
   return u64(c);
 }
 
+interface Link {
+  readonly name: string;
+  readonly bytes: Uint8Array;
+  readonly addr: number;
+  /** Creation order (0 when the message has none). */
+  readonly order: number;
+}
+
 /** A link message (spec IV.A.2.g): hard links only; soft and external links are Hdf5Unsupported. */
-function parseLink(ctx: Ctx, c: Cursor, what: string): { name: string; bytes: Uint8Array; addr: number } {
+function parseLink(ctx: Ctx, c: Cursor, what: string): Link {
   const version = u8(c);
   if (version !== 1) throw corrupt(`${what}: link message version ${version}`, c.origin + c.pos - 1);
   const flags = u8(c);
   const linkType = flags & 0x08 ? u8(c) : 0;
-  if (flags & 0x04) skip(c, 8); // creation order
+  const order = flags & 0x04 ? u64(c) : 0;
   if (flags & 0x10) skip(c, 1); // name character set
   const n = uN(c, 1 << (flags & 3));
   if (n === 0 || n === UNDEF) throw corrupt(`${what}: a link with an empty name`, c.origin + c.pos);
@@ -262,7 +323,7 @@ function parseLink(ctx: Ctx, c: Cursor, what: string): { name: string; bytes: Ui
   if (linkType !== 0) throw unsupported(`a ${linkType === 1 ? 'soft' : linkType === 64 ? 'external' : `type ${linkType}`} link in ${what}`);
   const addr = u64(c);
   if (addr === UNDEF) throw corrupt(`${what}: hard link '${cString(bytes)}' to an undefined address`, c.origin + c.pos - 8);
-  return { name: new TextDecoder().decode(bytes), bytes, addr: ctx.base + addr };
+  return { name: new TextDecoder().decode(bytes), bytes, addr: ctx.base + addr, order };
 }
 
 /** The layout message (spec IV.A.2.i), versions 3 and 4: compact and contiguous storage only. */
