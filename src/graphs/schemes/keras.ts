@@ -296,12 +296,13 @@ function fileLayers(source: SourceModel): { layers: FileLayer[]; order: KerasStr
   return { layers: layers.map((l, position) => ({ ...l, kind: kindOfWeights(l.weights), position })), order: 'model' };
 }
 
-/** The stored shapes a file layer must have to be `spec` (BN may also store gamma). */
-function shapesFit(spec: KerasLayerSpec, layer: FileLayer): boolean {
-  if (kindOfSpec(spec) === 'bn' && layer.weights.length === spec.weights.length + 1)
-    return layer.weights.every((w) => w.shape.join() === spec.weights[0].shape.join());
-  return layer.weights.length === spec.weights.length && spec.weights.every((w, i) => w.shape.join() === layer.weights[i].shape.join());
+/** The stored shapes a file layer must have to be `spec` (BN may also store gamma), as shape keys. */
+function shapesFit(spec: readonly string[], specKind: Kind, layer: readonly string[]): boolean {
+  if (specKind === 'bn' && layer.length === spec.length + 1) return layer.every((k) => k === spec[0]);
+  return layer.length === spec.length && spec.every((k, i) => k === layer[i]);
 }
+
+const shapeKeys = (weights: readonly { readonly shape: readonly number[] }[]): string[] => weights.map((w) => w.shape.join());
 
 type Step = { readonly spec?: KerasLayerSpec; readonly layer?: FileLayer };
 
@@ -313,12 +314,18 @@ type Step = { readonly spec?: KerasLayerSpec; readonly layer?: FileLayer };
 function align(specs: readonly KerasLayerSpec[], layers: readonly FileLayer[]): { steps: Step[]; cost: number } {
   const n = specs.length;
   const m = layers.length;
+  // Shape keys and kinds once (the table below compares up to a million pairs).
+  const specKinds = specs.map(kindOfSpec);
+  const specShapes = specs.map((s) => shapeKeys(s.weights));
+  const layerShapes = layers.map((l) => shapeKeys(l.weights));
+  const sub = (i: number, j: number): number => {
+    if (specKinds[i] !== layers[j].kind) return Infinity;
+    return shapesFit(specShapes[i], specKinds[i], layerShapes[j]) ? 0 : 1;
+  };
+  // The usual case: every layer in place.
+  if (n === m && specs.every((_, i) => sub(i, i) === 0)) return { steps: specs.map((spec, i) => ({ spec, layer: layers[i] })), cost: 0 };
   const w = m + 1;
   const cost = new Uint32Array((n + 1) * w);
-  const sub = (i: number, j: number): number => {
-    if (kindOfSpec(specs[i]) !== layers[j].kind) return Infinity;
-    return shapesFit(specs[i], layers[j]) ? 0 : 1;
-  };
   for (let i = 0; i <= n; i++) cost[i * w] = i;
   for (let j = 0; j <= m; j++) cost[j] = j;
   for (let i = 1; i <= n; i++)
