@@ -24,7 +24,8 @@
  * every loop is bounded, and hard-link cycles stop at MAX_DEPTH / MAX_OBJECTS like the worker.
  */
 import { corrupt, fileSource, memorySource, type Source, UNDEF } from './hdf5/bytes.js';
-import { type Ctx, type DatasetDesc, type H5Object, readObject, readSuperblock } from './hdf5/objects.js';
+import { type DatasetDesc, type H5Object, readObject } from './hdf5/objects.js';
+import { type Ctx, readSuperblock } from './hdf5/superblock.js';
 import { Hdf5Error, Hdf5Unsupported, MAX_DEPTH, MAX_OBJECTS, type H5DatasetInfo, type H5Node, type Hdf5File, type Hdf5Source } from './hdf5/types.js';
 import { decodeValue, elements } from './hdf5/values.js';
 

@@ -1,87 +1,15 @@
 /**
- * HDF5 file structure for the pure-TypeScript reader (HDF5 File Format Specification 3.0): the
- * superblock (II.A, versions 0 to 3), object headers of versions 1 and 2 and their continuation
- * blocks (IV.A.1), the messages a Keras file uses (IV.A.2), and groups: old-style symbol tables (a
- * version 1 B-tree of group nodes, III.A.1; symbol table nodes "SNOD", III.B; a local heap for the
- * names, III.D) and compact new-style groups (link messages, IV.A.2.g). Every loop is bounded
- * (node and message counts, visited sets against cycles) and every address is checked against the
- * file by Source. Valid features outside that subset are Hdf5Unsupported, so that openHdf5 hands
- * the file to h5wasm.
+ * HDF5 objects for the pure-TypeScript reader (HDF5 File Format Specification 3.0): object headers
+ * of versions 1 and 2 with their continuation blocks (IV.A.1), and the messages a Keras file uses
+ * (IV.A.2): dataspace, datatype, layout, attributes, symbol table, links, fill values. Every loop
+ * is bounded (message and block counts, visited sets against cycles) and every address is checked
+ * against the file by Source. Valid features outside the subset are Hdf5Unsupported, so that
+ * openHdf5 hands the file to h5wasm.
  */
-import { checkChecksum, corrupt, cursor, type Cursor, cString, left, signature, skip, type Source, sub, take, u16, u32, u64, u8, UNDEF, unsupported, uN } from './bytes.js';
-import { MAX_OBJECTS } from './types.js';
-import { CLASS, elements, type Datatype, type GlobalHeap, parseAttribute, parseDatatype, parseDataspace, type RawAttribute, type Shape } from './values.js';
-
-export interface Ctx {
-  readonly src: Source;
-  /** File offset of the superblock; addresses in the file are relative to it. */
-  readonly base: number;
-  /** Symbol table node capacity is 2 * leafK (superblock "group leaf node K"). */
-  readonly leafK: number;
-  /** Group B-tree node capacity is 2 * internalK ("group internal node K"). */
-  readonly internalK: number;
-  readonly heap: GlobalHeap;
-}
-
-/** HDF5 looks for the signature at 0, 512, 1024, 2048... (a user block may precede it). */
-const MAX_SIGNATURE_TRIES = 40;
-
-/** Reads the superblock; returns the context and the root group's object header address. */
-export function readSuperblock(src: Source): { ctx: Ctx; root: number } {
-  let base = -1;
-  for (let at = 0, i = 0; i < MAX_SIGNATURE_TRIES && at + 8 <= src.size; i++, at = at === 0 ? 512 : at * 2) {
-    const c = cursor(src.bytes(at, 8, 'superblock signature'), at, 'superblock');
-    if (signature(c, '\x89HDF\r\n\x1a\n')) {
-      base = at;
-      break;
-    }
-  }
-  if (base < 0) throw corrupt('no HDF5 superblock signature');
-  const c = cursor(src.bytes(base, Math.min(96, src.size - base), 'superblock'), base, 'the superblock', 8);
-  const version = u8(c);
-  if (version === 2 || version === 3) return superblockV2(src, base, c);
-  if (version > 3) throw corrupt(`superblock version ${version}`, base + 8);
-  skip(c, 4); // free-space, root symbol table entry and shared header message versions, reserved
-  const offsets = u8(c);
-  const lengths = u8(c);
-  if (offsets !== 8 || lengths !== 8) throw unsupported(`${offsets}-byte addresses and ${lengths}-byte lengths`);
-  skip(c, 1);
-  const leafK = u16(c);
-  const internalK = u16(c);
-  if (leafK === 0 || internalK === 0) throw corrupt(`the superblock gives B-tree K values ${leafK} and ${internalK}`, base + 16);
-  skip(c, version === 1 ? 8 : 4); // consistency flags (v1: indexed storage K, reserved)
-  const stored = u64(c);
-  skip(c, 8); // free-space info
-  const eof = u64(c);
-  const driver = u64(c);
-  if (stored !== base) throw unsupported(`a base address (${stored}) other than the superblock's position (${base})`);
-  if (driver !== UNDEF) throw unsupported('a driver information block (family or multi-file storage)');
-  // The end-of-file address is stored absolute (H5F_super: the relative EOA plus the base address).
-  if (eof === UNDEF || eof > src.size) throw corrupt(`truncated file: the superblock says ${eof} bytes, the file has ${src.size}`);
-  skip(c, 8); // root entry: link name offset
-  const root = u64(c);
-  if (root === UNDEF) throw corrupt('the root group has no object header', c.origin + c.pos - 8);
-  return { ctx: { src, base, leafK, internalK, heap: new Map() }, root: base + root };
-}
-
-/** Superblock versions 2 and 3 (HDF5 1.8+ `libver='latest'`): the root's object header address, checksummed. */
-function superblockV2(src: Source, base: number, c: Cursor): { ctx: Ctx; root: number } {
-  const offsets = u8(c);
-  const lengths = u8(c);
-  if (offsets !== 8 || lengths !== 8) throw unsupported(`${offsets}-byte addresses and ${lengths}-byte lengths`);
-  checkChecksum(c.bytes.subarray(0, 48), base, 'the superblock');
-  skip(c, 1); // consistency flags
-  const stored = u64(c);
-  const extension = u64(c);
-  const eof = u64(c);
-  const root = u64(c);
-  if (stored !== base) throw unsupported(`a base address (${stored}) other than the superblock's position (${base})`);
-  if (extension !== UNDEF) throw unsupported('a superblock extension');
-  if (eof === UNDEF || eof > src.size) throw corrupt(`truncated file: the superblock says ${eof} bytes, the file has ${src.size}`);
-  if (root === UNDEF) throw corrupt('the root group has no object header', base + 36);
-  // B-tree K values are the defaults (H5F_CRT_SYM_LEAF_DEF, H5B_SNODE_K): no v2 file stores them here.
-  return { ctx: { src, base, leafK: 4, internalK: 16, heap: new Map() }, root: base + root };
-}
+import { checkChecksum, corrupt, cursor, type Cursor, left, signature, skip, sub, take, u16, u32, u64, u8, UNDEF, unsupported, uN } from './bytes.js';
+import { type Link, parseLink, symbolTable } from './groups.js';
+import type { Ctx } from './superblock.js';
+import { CLASS, elements, type Datatype, parseAttribute, parseDatatype, parseDataspace, type RawAttribute, type Shape } from './values.js';
 
 /** HDF5 message types (spec IV.A.2). */
 const MSG = {
@@ -301,31 +229,6 @@ function denseStorage(c: Cursor, counterBytes: number): number {
   return u64(c);
 }
 
-interface Link {
-  readonly name: string;
-  readonly bytes: Uint8Array;
-  readonly addr: number;
-  /** Creation order (0 when the message has none). */
-  readonly order: number;
-}
-
-/** A link message (spec IV.A.2.g): hard links only; soft and external links are Hdf5Unsupported. */
-function parseLink(ctx: Ctx, c: Cursor, what: string): Link {
-  const version = u8(c);
-  if (version !== 1) throw corrupt(`${what}: link message version ${version}`, c.origin + c.pos - 1);
-  const flags = u8(c);
-  const linkType = flags & 0x08 ? u8(c) : 0;
-  const order = flags & 0x04 ? u64(c) : 0;
-  if (flags & 0x10) skip(c, 1); // name character set
-  const n = uN(c, 1 << (flags & 3));
-  if (n === 0 || n === UNDEF) throw corrupt(`${what}: a link with an empty name`, c.origin + c.pos);
-  const bytes = take(c, n);
-  if (linkType !== 0) throw unsupported(`a ${linkType === 1 ? 'soft' : linkType === 64 ? 'external' : `type ${linkType}`} link in ${what}`);
-  const addr = u64(c);
-  if (addr === UNDEF) throw corrupt(`${what}: hard link '${cString(bytes)}' to an undefined address`, c.origin + c.pos - 8);
-  return { name: new TextDecoder().decode(bytes), bytes, addr: ctx.base + addr, order };
-}
-
 /** The layout message (spec IV.A.2.i), versions 3 and 4: compact and contiguous storage only. */
 function parseLayout(ctx: Ctx, c: Cursor, what: string): Layout {
   const version = u8(c);
@@ -363,71 +266,4 @@ function nonzeroFill(m: Message): boolean {
   } catch {
     return true;
   }
-}
-
-/** B-tree nodes of one group at most. */
-const MAX_BTREE_NODES = 100_000;
-
-/** An old-style group's members: the v1 B-tree's symbol table nodes, in key (name) order. */
-function symbolTable(ctx: Ctx, btree: number, heapAddr: number, what: string): { name: string; addr: number }[] {
-  const h = cursor(ctx.src.bytes(heapAddr, 32, `the local heap of ${what}`), heapAddr, `the local heap of ${what}`);
-  if (!signature(h, 'HEAP')) throw corrupt(`${what}: local heap without its HEAP signature`, heapAddr);
-  const hv = u8(h);
-  if (hv !== 0) throw corrupt(`${what}: local heap version ${hv}`, heapAddr + 4);
-  skip(h, 3);
-  const heapSize = u64(h);
-  skip(h, 8); // free list
-  const heapData = u64(h);
-  if (heapSize === UNDEF || heapData === UNDEF) throw corrupt(`${what}: local heap with an undefined data segment`, heapAddr);
-  const names = ctx.src.bytes(ctx.base + heapData, heapSize, `the local heap of ${what}`);
-  const out: { name: string; addr: number }[] = [];
-  const seen = new Set<number>();
-  const visit = (addr: number, level: number): void => {
-    if (seen.has(addr)) throw corrupt(`${what}: the group's B-tree has a cycle`, addr);
-    seen.add(addr);
-    if (seen.size > MAX_BTREE_NODES) throw corrupt(`${what}: more than ${MAX_BTREE_NODES} B-tree nodes`, addr);
-    const c = cursor(ctx.src.bytes(addr, 24, `a B-tree node of ${what}`), addr, `a B-tree node of ${what}`);
-    if (!signature(c, 'TREE')) throw corrupt(`${what}: B-tree node without its TREE signature`, addr);
-    const type = u8(c);
-    const lvl = u8(c);
-    const n = u16(c);
-    if (type !== 0) throw corrupt(`${what}: B-tree node of type ${type} in a group`, addr + 4);
-    if (level >= 0 && lvl !== level) throw corrupt(`${what}: B-tree node of level ${lvl} where ${level} was expected`, addr + 5);
-    if (n > 2 * ctx.internalK) throw corrupt(`${what}: B-tree node with ${n} children, more than 2K = ${2 * ctx.internalK}`, addr + 6);
-    const body = cursor(ctx.src.bytes(addr + 24, n * 16 + 8, `a B-tree node of ${what}`), addr + 24, `a B-tree node of ${what}`);
-    for (let i = 0; i < n; i++) {
-      skip(body, 8); // key: heap offset of the child's last name
-      const child = u64(body);
-      if (child === UNDEF) throw corrupt(`${what}: B-tree child at an undefined address`, body.origin + body.pos - 8);
-      if (lvl === 0) symbolNode(ctx.base + child);
-      else visit(ctx.base + child, lvl - 1);
-    }
-  };
-  const symbolNode = (addr: number): void => {
-    if (seen.has(addr)) throw corrupt(`${what}: a symbol table node listed twice`, addr);
-    seen.add(addr);
-    const c = cursor(ctx.src.bytes(addr, 8, `a symbol table node of ${what}`), addr, `a symbol table node of ${what}`);
-    if (!signature(c, 'SNOD')) throw corrupt(`${what}: symbol table node without its SNOD signature`, addr);
-    const version = u8(c);
-    if (version !== 1) throw corrupt(`${what}: symbol table node version ${version}`, addr + 4);
-    skip(c, 1);
-    const n = u16(c);
-    if (n > 2 * ctx.leafK) throw corrupt(`${what}: symbol table node with ${n} entries, more than 2K = ${2 * ctx.leafK}`, addr + 6);
-    const e = cursor(ctx.src.bytes(addr + 8, n * 40, `a symbol table node of ${what}`), addr + 8, `a symbol table node of ${what}`);
-    for (let i = 0; i < n; i++) {
-      const nameAt = u64(e);
-      const obj = u64(e);
-      const cache = u32(e);
-      skip(e, 20); // reserved, scratch pad
-      if (cache === 2) throw unsupported(`a soft link in ${what}`);
-      if (nameAt === UNDEF || nameAt >= names.length) throw corrupt(`${what}: a member name at heap offset ${nameAt}, outside the heap (${names.length} bytes)`, e.origin + e.pos - 40);
-      const end = names.indexOf(0, nameAt);
-      if (end < 0) throw corrupt(`${what}: a member name without its terminating NUL`, ctx.base + heapData + nameAt);
-      if (obj === UNDEF) throw corrupt(`${what}: member '${cString(names.subarray(nameAt, end))}' has no object header`, e.origin + e.pos - 32);
-      if (out.length >= MAX_OBJECTS) throw corrupt(`${what}: more than ${MAX_OBJECTS} members`, addr);
-      out.push({ name: cString(names.subarray(nameAt, end)), addr: ctx.base + obj });
-    }
-  };
-  visit(btree, -1);
-  return out;
 }
