@@ -4,6 +4,7 @@
  * archives from memory, the full-size Inception-ResNet-v2 when cached) and on files h5py wrote
  * with every feature the reader decodes (fixtures/hdf5_features.py), both list exactly the same
  * objects (paths, kinds, attributes, members, dataset info) and read byte-identical datasets.
+ * Big-endian datasets read the same as little-endian ones through the Keras reader.
  * Files with features it leaves to h5wasm (chunked and compressed datasets, booleans, libver
  * latest, creation order, soft links) fall back and still read right. Corrupt bytes end in an
  * Hdf5Error, never another exception, a hang or a huge allocation (a fast-check fuzz run on the
@@ -17,6 +18,7 @@ import fc from 'fast-check';
 import { unzipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hdf5Error, Hdf5Unsupported, openHdf5, shutdownHdf5Workers, type Hdf5File, type Hdf5Source } from '../../src/readers/keras/hdf5.js';
+import { openKeras } from '../../src/readers/keras/index.js';
 import { COMMITTED, thinFixtures, type Fixtures } from '../helpers/keras.js';
 import { CACHE, python } from '../helpers/python.js';
 
@@ -175,6 +177,33 @@ describe('the built-in HDF5 reader lists and reads exactly what h5wasm does', ()
       await h5.close();
     }
     await expect(h5.read('/layer/kernel:0', 1e6)).rejects.toThrow(/closed/);
+  }, 120_000);
+});
+
+describe('big-endian datasets through the Keras reader', () => {
+  it('a big-endian copy of the committed v4.h5 gives the same tensors as the original, with either engine', async (t) => {
+    const py = python('tf');
+    if (!py.ok) return t.skip(`no Python: ${py.reason}`);
+    const be = join(dir, 'v4.big-endian.h5');
+    py.run('fixtures/hdf5_features.py', ['bigendian', V4, be]);
+    const original = await openKeras(V4);
+    try {
+      for (const engine of ['native', 'h5wasm'] as const) {
+        const swapped = await openKeras(be, { engine });
+        try {
+          expect(swapped.tensors.map((x) => [x.name, x.dtype, x.shape])).toEqual(original.tensors.map((x) => [x.name, x.dtype, x.shape]));
+          for (let i = 0; i < original.tensors.length; i++) {
+            const [a, b] = await Promise.all([original.tensors[i].read(), swapped.tensors[i].read()]);
+            if (Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) !== 0)
+              expect.fail(`${engine}: ${original.tensors[i].name} differs in the big-endian copy`);
+          }
+        } finally {
+          await swapped.close();
+        }
+      }
+    } finally {
+      await original.close();
+    }
   }, 120_000);
 });
 
