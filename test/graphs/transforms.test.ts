@@ -1,9 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildGraph, graphParams, inferShapes } from '../../src/graphs/index.js';
 import { seededModel } from '../../src/graphs/init.js';
 import { ADDED_BACKGROUND_BIAS, foldBatchNorm, withClasses, withSoftmax } from '../../src/graphs/transforms.js';
 import { readAll } from '../../src/model.js';
-import { hwioToOihw, oihwToHwio, transpose2d } from '../../src/graphs/layout.js';
+import { hwioToOihw, oihwToHwio, setLayoutWasm, transpose2d } from '../../src/graphs/layout.js';
+import { moduleBytes, wasmAvailable, wasmTranspose } from '../../src/graphs/layout-wasm.js';
 
 const thin = (arch: 'inception_v4' | 'inception_resnet_v2', opts = {}) => buildGraph(arch, { widthDivisor: 16, ...opts });
 
@@ -79,7 +80,46 @@ describe('batch-norm folding', () => {
   });
 });
 
-describe('layouts', () => {
+/** OIHW [co, ci, kh, kw] -> HWIO [kh, kw, ci, co], one index computation per element. */
+function naiveHwio(src: Float32Array, [co, ci, kh, kw]: number[]): Float32Array {
+  const dst = new Float32Array(src.length);
+  for (let o = 0; o < co; o++)
+    for (let i = 0; i < ci; i++)
+      for (let h = 0; h < kh; h++)
+        for (let w = 0; w < kw; w++) dst[((h * kw + w) * ci + i) * co + o] = src[((o * ci + i) * kh + h) * kw + w];
+  return dst;
+}
+
+/** Distinct values that are not small integers (bit-exact comparison catches any misplaced float), plus -0 and NaN. */
+const ramp = (n: number) => {
+  const a = Float32Array.from({ length: n }, (_, i) => i * 0.37 - 11.5 + 1e-3 * Math.sin(i));
+  if (n > 2) (a[1] = -0), (a[n - 1] = NaN);
+  return a;
+};
+const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+/** Where two arrays first differ bit-wise (a length mismatch counts), or -1: cheap on millions of floats. */
+function firstDiff(a: Float32Array, b: Float32Array): number {
+  const [x, y] = [bits(a), bits(b)];
+  if (x.length !== y.length) return Math.min(x.length, y.length);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i;
+  return -1;
+}
+
+const SIDES = [0, 1, 3, 4, 5, 33, 65];
+const KERNELS = [[1, 1], [1, 7], [7, 1], [3, 3], [1, 3], [3, 1], [5, 5]];
+
+describe.each([
+  ['WebAssembly', true],
+  ['JS', false],
+] as const)('layouts (%s)', (_, wasm) => {
+  let was = true;
+  beforeAll(() => {
+    was = setLayoutWasm(wasm);
+  });
+  afterAll(() => {
+    setLayoutWasm(was);
+  });
+
   it('HWIO <-> OIHW and 2-D transposes are inverse and index correctly', () => {
     const shape = [2, 3, 4, 5]; // kh, kw, in, out
     const hwio = Float32Array.from({ length: 120 }, (_, i) => i);
@@ -87,18 +127,65 @@ describe('layouts', () => {
     // element (h=1, w=2, i=3, o=4) sits at ((o*in + i)*kh + h)*kw + w in OIHW
     expect(oihw[((4 * 4 + 3) * 2 + 1) * 3 + 2]).toBe(((1 * 3 + 2) * 4 + 3) * 5 + 4);
     expect(oihwToHwio(oihw, [5, 4, 2, 3])).toEqual(hwio);
-    // Shapes that span several 32x32 tiles, against a naive index computation.
-    for (const [co, ci, kh, kw] of [[70, 33, 3, 3], [33, 70, 1, 1], [5, 3, 1, 7], [1, 1, 1, 1]]) {
-      const src = Float32Array.from({ length: co * ci * kh * kw }, (_, i) => i * 0.5 - 3);
-      const naive = new Float32Array(src.length);
-      for (let o = 0; o < co; o++)
-        for (let i = 0; i < ci; i++)
-          for (let h = 0; h < kh; h++)
-            for (let w = 0; w < kw; w++) naive[((h * kw + w) * ci + i) * co + o] = src[((o * ci + i) * kh + h) * kw + w];
-      expect(oihwToHwio(src, [co, ci, kh, kw])).toEqual(naive);
-      expect(hwioToOihw(naive, [kh, kw, ci, co])).toEqual(src);
-    }
     const m = Float32Array.from({ length: 6 }, (_, i) => i);
     expect([...transpose2d(m, [2, 3])]).toEqual([0, 3, 1, 4, 2, 5]);
+  });
+
+  it('equals the naive loops bit for bit on odd, tile-spanning and empty shapes; inputs untouched', () => {
+    for (const co of SIDES)
+      for (const ci of SIDES)
+        for (const [kh, kw] of KERNELS) {
+          const src = ramp(co * ci * kh * kw);
+          const copy = src.slice();
+          const naive = naiveHwio(src, [co, ci, kh, kw]);
+          const hwio = oihwToHwio(src, [co, ci, kh, kw]);
+          const what = `OIHW [${co}, ${ci}, ${kh}, ${kw}]`;
+          const back = hwioToOihw(naive, [kh, kw, ci, co]);
+          expect(firstDiff(hwio, naive), what).toBe(-1);
+          expect(firstDiff(back, src), what).toBe(-1);
+          expect(firstDiff(src, copy), what).toBe(-1);
+          expect(back).not.toBe(src);
+        }
+    // Larger shapes (several 64 x 64 tiles, ragged edges) and the full-size IRv2 extremes.
+    for (const shape of [[130, 67, 3, 3], [67, 130, 1, 7], [256, 1088, 1, 1], [192, 160, 7, 1], [1, 1, 0, 3], [4, 0, 3, 3]]) {
+      const src = ramp(shape.reduce((a, b) => a * b, 1));
+      const naive = naiveHwio(src, shape);
+      const [co, ci, kh, kw] = shape;
+      expect(firstDiff(oihwToHwio(src, shape), naive), `${shape}`).toBe(-1);
+      expect(firstDiff(hwioToOihw(naive, [kh, kw, ci, co]), src), `${shape}`).toBe(-1);
+    }
+  });
+
+  it('transpose2d equals the naive loop bit for bit, dense shapes included', () => {
+    for (const [rows, cols] of [...SIDES.flatMap((r) => SIDES.map((c) => [r, c])), [1536, 1000], [1001, 1536], [129, 131]]) {
+      const src = ramp(rows * cols);
+      const copy = src.slice();
+      const naive = new Float32Array(src.length);
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) naive[c * rows + r] = src[r * cols + c];
+      expect(firstDiff(transpose2d(src, [rows, cols]), naive), `[${rows}, ${cols}]`).toBe(-1);
+      expect(firstDiff(src, copy)).toBe(-1);
+    }
+  });
+});
+
+describe('the WebAssembly module', () => {
+  it('validates and runs here (Node has WebAssembly SIMD), so the tests above covered both paths', () => {
+    expect(WebAssembly.validate(moduleBytes)).toBe(true);
+    expect(wasmAvailable()).toBe(true);
+  });
+
+  it('reuses and grows its memory across calls: a large matrix after small ones, then small again', () => {
+    for (const [rows, cols] of [[3, 5], [2048, 1500], [7, 9]]) {
+      const src = ramp(rows * cols);
+      const out = wasmTranspose(src, rows, cols)!;
+      for (const [r, c] of [[0, 0], [rows - 1, cols - 1], [rows >> 1, cols >> 1], [1, 2]])
+        expect(Object.is(out[c * rows + r], src[r * cols + c])).toBe(true);
+    }
+  });
+
+  it('rejects a length that does not match the shape and an unsupported pair of row factors', () => {
+    expect(() => wasmTranspose(new Float32Array(5), 2, 3)).toThrow(RangeError);
+    expect(() => wasmTranspose(new Float32Array(36), 6, 6, 2, 3)).toThrow(RangeError);
+    expect(() => wasmTranspose(new Float32Array(36), 6, 6, 4, 1)).toThrow(RangeError);
   });
 });

@@ -1,0 +1,368 @@
+/**
+ * The layout transposes of ./layout.ts in a small WebAssembly SIMD module (1.3 KB), written here
+ * as opcodes by a few helpers: no toolchain, no build step, no dependency. The JS loops of
+ * ./layout.ts cost 3-5 ns per float on the full-size kernels; this (copy in, transpose, copy out)
+ * about 1, most of it the copies and the new output array.
+ *
+ * One function, `transpose(src, dst, rows, cols, kr, kc)`, writes the row-major f32 matrix
+ * [rows, cols] at byte `src` transposed, [cols, rows], at byte `dst`: 64 x 64 tiles of 4 x 4
+ * blocks (four v128.load, eight i8x16.shuffle, four v128.store), then scalar code for the last
+ * `rows % 4` rows and `cols % 4` columns. A side (rows of the source, or of the destination) may be
+ * stored permuted, which makes each kernel layout change one pass: with factor k, row x of that
+ * side's n rows sits at position (x % k) * (n / k) + floor(x / k), i.e. [n / k][k] is stored as
+ * [k][n / k]. No second pass permuting rows: measured, the permuted variants cost the same as
+ * the plain transpose.
+ * - OIHW -> HWIO: [co, ci*k] -> [ci*k, co] with kc = k: column i*k + j lands in row j*ci + i,
+ *   which is HWIO [k][ci][co].
+ * - HWIO -> OIHW: [ci*k, co] -> [co, ci*k] with kr = k: logical row i*k + j is read from stored
+ *   row j*ci + i of HWIO [k][ci][co].
+ * At most one of kr, kc is not 1. The permuted side's four row addresses are computed once per
+ * 4-wide strip of a tile; the inner loop runs along the other side with running addresses.
+ *
+ * The module in WAT, instruction for instruction what `moduleBytes` below holds (the helpers
+ * `forLoop`, `minInto`, `block4` and `element` stand for the repeated patterns marked here):
+ *
+ * (module
+ *   (memory (export "memory") 1)
+ *
+ *   ;; byte address of row x of a side of n rows `stride` bytes apart, stored as [k][n / k]
+ *   (func $row (param $base i32) (param $x i32) (param $n i32) (param $k i32) (param $stride i32) (result i32)
+ *     (i32.add (local.get $base)
+ *       (i32.mul (local.get $stride)
+ *         (i32.add
+ *           (i32.mul (i32.rem_u (local.get $x) (local.get $k)) (i32.div_u (local.get $n) (local.get $k)))
+ *           (i32.div_u (local.get $x) (local.get $k))))))
+ *
+ *   (func (export "transpose")
+ *     (param $src i32) (param $dst i32) (param $rows i32) (param $cols i32) (param $kr i32) (param $kc i32)
+ *     (local $sb i32) (local $sb2 i32) (local $sb3 i32) (local $sb4 i32)   ;; bytes per source row (cols * 4), x2, x3, x4
+ *     (local $db i32) (local $db2 i32) (local $db3 i32) (local $db4 i32)   ;; bytes per destination row (rows * 4), ...
+ *     (local $r4 i32) (local $c4 i32)                                      ;; rows, cols rounded down to 4
+ *     (local $r0 i32) (local $r1 i32) (local $c0 i32) (local $c1 i32)      ;; the tile
+ *     (local $r i32) (local $c i32) (local $o i32) (local $oe i32)         ;; $o: byte offset along a row, up to $oe
+ *     (local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32)      ;; the permuted side's 4 row addresses
+ *     (local $q i32)                                                       ;; running address on the other side
+ *     (local $a v128) (local $b v128) (local $e v128) (local $f v128)      ;; 4 source rows of a block
+ *     (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+ *     (local.set $sb (i32.shl (local.get $cols) (i32.const 2)))
+ *     (local.set $sb2 (i32.shl (local.get $sb) (i32.const 1)))
+ *     (local.set $sb3 (i32.add (local.get $sb2) (local.get $sb)))
+ *     (local.set $sb4 (i32.shl (local.get $sb) (i32.const 2)))
+ *     (local.set $db (i32.shl (local.get $rows) (i32.const 2)))
+ *     (local.set $db2 (i32.shl (local.get $db) (i32.const 1)))
+ *     (local.set $db3 (i32.add (local.get $db2) (local.get $db)))
+ *     (local.set $db4 (i32.shl (local.get $db) (i32.const 2)))
+ *     (local.set $r4 (i32.and (local.get $rows) (i32.const -4)))
+ *     (local.set $c4 (i32.and (local.get $cols) (i32.const -4)))
+ *     ;; forLoop(i, from, to, step, body):
+ *     ;;   (local.set $i from) (block (loop (br_if 1 (i32.ge_u (local.get $i) to)) body
+ *     ;;     (local.set $i (i32.add (local.get $i) (i32.const step))) (br 0)))
+ *     ;; minInto(m, x, y): (local.set $m x) (local.set $m (select (local.get $m) (local.get $y) (i32.lt_u (local.get $m) (local.get $y))))
+ *     forLoop($r0, (i32.const 0), (local.get $r4), 64,
+ *       minInto($r1, (i32.add (local.get $r0) (i32.const 64)), $r4)
+ *       forLoop($c0, (i32.const 0), (local.get $c4), 64,
+ *         minInto($c1, (i32.add (local.get $c0) (i32.const 64)), $c4)
+ *         (if (i32.eq (local.get $kr) (i32.const 1))
+ *           (then
+ *             ;; destination rows c .. c+3 (permuted by $kc) fixed; $q runs down the source rows
+ *             (local.set $oe (i32.shl (local.get $r1) (i32.const 2)))
+ *             forLoop($c, (local.get $c0), (local.get $c1), 4,
+ *               (local.set $p0 (call $row (local.get $dst) (i32.add (local.get $c) (i32.const 0)) (local.get $cols) (local.get $kc) (local.get $db)))
+ *               ... $p1, $p2, $p3 likewise with (i32.const 1), (i32.const 2), (i32.const 3)
+ *               (local.set $q (i32.add (i32.add (local.get $src) (i32.mul (local.get $r0) (local.get $sb)))
+ *                                      (i32.shl (local.get $c) (i32.const 2))))
+ *               forLoop($o, (i32.shl (local.get $r0) (i32.const 2)), (local.get $oe), 16,
+ *                 (local.set $a (v128.load align=4 (local.get $q)))
+ *                 (local.set $b (v128.load align=4 (i32.add (local.get $q) (local.get $sb))))
+ *                 (local.set $e (v128.load align=4 (i32.add (local.get $q) (local.get $sb2))))
+ *                 (local.set $f (v128.load align=4 (i32.add (local.get $q) (local.get $sb3))))
+ *                 block4(k, value: (v128.store align=4 (i32.add (local.get $pk) (local.get $o)) value))
+ *                 (local.set $q (i32.add (local.get $q) (local.get $sb4))))))
+ *           (else
+ *             ;; source rows r .. r+3 (permuted by $kr) fixed; $q runs along the destination rows
+ *             (local.set $oe (i32.shl (local.get $c1) (i32.const 2)))
+ *             forLoop($r, (local.get $r0), (local.get $r1), 4,
+ *               (local.set $p0 (call $row (local.get $src) (i32.add (local.get $r) (i32.const 0)) (local.get $rows) (local.get $kr) (local.get $sb)))
+ *               ... $p1, $p2, $p3 likewise with (i32.const 1), (i32.const 2), (i32.const 3)
+ *               (local.set $q (i32.add (i32.add (local.get $dst) (i32.mul (local.get $c0) (local.get $db)))
+ *                                      (i32.shl (local.get $r) (i32.const 2))))
+ *               forLoop($o, (i32.shl (local.get $c0) (i32.const 2)), (local.get $oe), 16,
+ *                 (local.set $a (v128.load align=4 (i32.add (local.get $p0) (local.get $o))))
+ *                 ... $b, $e, $f likewise from $p1, $p2, $p3
+ *                 block4(k, value: (v128.store align=4 (local.get $q) value), then with (i32.add (local.get $q) (local.get $db)),
+ *                                  (local.get $db2), (local.get $db3) for k = 1, 2, 3)
+ *                 (local.set $q (i32.add (local.get $q) (local.get $db4)))))))))
+ *     ;; the edges, one float at a time
+ *     forLoop($r, (local.get $r4), (local.get $rows), 1, forLoop($c, (i32.const 0), (local.get $cols), 1, element))
+ *     forLoop($c, (local.get $c4), (local.get $cols), 1, forLoop($r, (i32.const 0), (local.get $r4), 1, element)))
+ *
+ *   ;; block4(k, store): the 4 x 4 transpose of rows a, b, e, f (i32 lanes in the comments)
+ *   (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a) (local.get $b)))      ;; a0 b0 a1 b1
+ *   (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a) (local.get $b))) ;; a2 b2 a3 b3
+ *   (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $e) (local.get $f)))      ;; e0 f0 e1 f1
+ *   (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $e) (local.get $f))) ;; e2 f2 e3 f3
+ *   store(0, (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))          ;; a0 b0 e0 f0
+ *   store(1, (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))    ;; a1 b1 e1 f1
+ *   store(2, (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))          ;; a2 b2 e2 f2
+ *   store(3, (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))    ;; a3 b3 e3 f3
+ *
+ *   ;; element: one float, both sides through $row
+ *   (f32.store (i32.add (call $row (local.get $dst) (local.get $c) (local.get $cols) (local.get $kc) (local.get $db))
+ *                       (i32.shl (local.get $r) (i32.const 2)))
+ *              (f32.load (i32.add (call $row (local.get $src) (local.get $r) (local.get $rows) (local.get $kr) (local.get $sb))
+ *                                 (i32.shl (local.get $c) (i32.const 2)))))
+ * )
+ *
+ * (An i8x16.shuffle byte index of 16 or more takes the second operand; V8 turns these four
+ * patterns into unpcklps / unpckhps / movlhps / movhlps. Loads and stores are unaligned-safe:
+ * align=4 is only a hint.)
+ */
+
+/**
+ * Tile edge in floats: a 64 x 64 source tile and its destination tile (32 KiB) stay in L1/L2.
+ * On the full-size IRv2 kernels 64 measured 0.25-0.3 ns per float, 32 0.35-0.5, 16 0.5-0.7,
+ * 128 and 256 no better than 64.
+ */
+const TILE = 64;
+
+// --- a few opcodes (WebAssembly core spec 1.0 + fixed-width SIMD) -------------------------------
+
+type Code = (number | Code)[];
+
+function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n) b |= 0x80;
+    out.push(b);
+  } while (n);
+  return out;
+}
+
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && !(b & 0x40)) || (n === -1 && b & 0x40)) return [...out, b];
+    out.push(b | 0x80);
+  }
+}
+
+const I32 = 0x7f;
+const V128 = 0x7b;
+const get = (l: number): Code => [0x20, ...uleb(l)];
+const set = (l: number): Code => [0x21, ...uleb(l)];
+const i32 = (n: number): Code => [0x41, ...sleb(n)];
+const add = 0x6a;
+const mul = 0x6c;
+const divU = 0x6e;
+const remU = 0x70;
+const and = 0x71;
+const shl = 0x74;
+const eq = 0x46;
+const ltU = 0x49;
+const geU = 0x4f;
+const select = 0x1b;
+const call = (f: number): Code => [0x10, ...uleb(f)];
+/** memarg: alignment 4 bytes (2^2), offset 0. */
+const f32Load = [0x2a, 2, 0];
+const f32Store = [0x38, 2, 0];
+const v128Load = [0xfd, 0x00, 2, 0];
+const v128Store = [0xfd, 0x0b, 2, 0];
+/** i8x16.shuffle on the two v128 operands, given as four i32 lanes (0-3 first operand, 4-7 second). */
+const shuffle32 = (lanes: number[]): Code => [0xfd, 0x0d, ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3])];
+
+/** `for (i = from; i < to; i += step) body` (unsigned compare; `to` re-evaluated each turn). */
+const forLoop = (i: number, from: Code, to: Code, step: number, body: Code): Code => [
+  from, set(i),
+  0x02, 0x40, // block
+  0x03, 0x40, // loop
+  get(i), to, geU, 0x0d, 1, // br_if 1 (leave)
+  body,
+  get(i), i32(step), add, set(i),
+  0x0c, 0, // br 0 (again)
+  0x0b, 0x0b, // end loop, end block
+];
+
+const ifElse = (cond: Code, then: Code, otherwise: Code): Code => [cond, 0x04, 0x40, then, 0x05, otherwise, 0x0b];
+
+// $row: params base 0, x 1, n 2, k 3, stride 4
+const ROW = 0;
+const rowBody: Code = [
+  get(0),
+  get(4),
+  get(1), get(3), remU, get(2), get(3), divU, mul,
+  get(1), get(3), divU, add,
+  mul, add,
+];
+
+// transpose: params 0-5, then the locals in the order of the WAT comment.
+const [SRC, DST, ROWS, COLS, KR, KC] = [0, 1, 2, 3, 4, 5];
+const I32_LOCALS = 23;
+const [SB, SB2, SB3, SB4, DB, DB2, DB3, DB4, R4, C4, R0, R1, C0, C1, R, C, O, OE, P0, P1, P2, P3, Q] = Array.from({ length: I32_LOCALS }, (_, i) => 6 + i);
+const [A, B, E, F, T0, T1, T2, T3] = Array.from({ length: 8 }, (_, i) => 6 + I32_LOCALS + i);
+const P = [P0, P1, P2, P3];
+
+const minInto = (dst: number, x: Code, y: number): Code => [x, set(dst), get(dst), get(y), get(dst), get(y), ltU, select, set(dst)];
+
+/** Leaves the four transposed rows of the block (a, b, e, f) for `store(k)` to consume, in order. */
+const block4 = (store: (k: number, value: Code) => Code): Code => [
+  get(A), get(B), shuffle32([0, 4, 1, 5]), set(T0),
+  get(A), get(B), shuffle32([2, 6, 3, 7]), set(T1),
+  get(E), get(F), shuffle32([0, 4, 1, 5]), set(T2),
+  get(E), get(F), shuffle32([2, 6, 3, 7]), set(T3),
+  store(0, [get(T0), get(T2), shuffle32([0, 1, 4, 5])]),
+  store(1, [get(T0), get(T2), shuffle32([2, 3, 6, 7])]),
+  store(2, [get(T1), get(T3), shuffle32([0, 1, 4, 5])]),
+  store(3, [get(T1), get(T3), shuffle32([2, 3, 6, 7])]),
+];
+
+// kr == 1: destination rows c..c+3 (permuted by kc) fixed, q runs down the source rows; o = r * 4.
+const alongRows: Code = forLoop(C, get(C0), get(C1), 4, [
+  P.map((p, k) => [get(DST), get(C), i32(k), add, get(COLS), get(KC), get(DB), call(ROW), set(p)]),
+  get(SRC), get(R0), get(SB), mul, add, get(C), i32(2), shl, add, set(Q),
+  forLoop(O, [get(R0), i32(2), shl], get(OE), 16, [
+    [A, B, E, F].map((v, k) => [get(Q), k ? [get([0, SB, SB2, SB3][k]), add] : [], v128Load, set(v)]),
+    block4((k, value) => [get(P[k]), get(O), add, value, v128Store]),
+    get(Q), get(SB4), add, set(Q),
+  ]),
+]);
+
+// kc == 1: source rows r..r+3 (permuted by kr) fixed, q runs along the destination rows; o = c * 4.
+const alongCols: Code = forLoop(R, get(R0), get(R1), 4, [
+  P.map((p, k) => [get(SRC), get(R), i32(k), add, get(ROWS), get(KR), get(SB), call(ROW), set(p)]),
+  get(DST), get(C0), get(DB), mul, add, get(R), i32(2), shl, add, set(Q),
+  forLoop(O, [get(C0), i32(2), shl], get(OE), 16, [
+    [A, B, E, F].map((v, k) => [get(P[k]), get(O), add, v128Load, set(v)]),
+    block4((k, value) => [get(Q), k ? [get([0, DB, DB2, DB3][k]), add] : [], value, v128Store]),
+    get(Q), get(DB4), add, set(Q),
+  ]),
+]);
+
+const element: Code = [
+  get(DST), get(C), get(COLS), get(KC), get(DB), call(ROW), get(R), i32(2), shl, add,
+  get(SRC), get(R), get(ROWS), get(KR), get(SB), call(ROW), get(C), i32(2), shl, add,
+  f32Load, f32Store,
+];
+
+const multiples = (x: number, [x2, x3, x4]: number[]): Code => [
+  get(x), i32(1), shl, set(x2),
+  get(x2), get(x), add, set(x3),
+  get(x), i32(2), shl, set(x4),
+];
+
+const transposeBody: Code = [
+  get(COLS), i32(2), shl, set(SB), multiples(SB, [SB2, SB3, SB4]),
+  get(ROWS), i32(2), shl, set(DB), multiples(DB, [DB2, DB3, DB4]),
+  get(ROWS), i32(-4), and, set(R4),
+  get(COLS), i32(-4), and, set(C4),
+  forLoop(R0, i32(0), get(R4), TILE, [
+    minInto(R1, [get(R0), i32(TILE), add], R4),
+    forLoop(C0, i32(0), get(C4), TILE, [
+      minInto(C1, [get(C0), i32(TILE), add], C4),
+      ifElse([get(KR), i32(1), eq], [get(R1), i32(2), shl, set(OE), alongRows], [get(C1), i32(2), shl, set(OE), alongCols]),
+    ]),
+  ]),
+  forLoop(R, get(R4), get(ROWS), 1, forLoop(C, i32(0), get(COLS), 1, element)),
+  forLoop(C, get(C4), get(COLS), 1, forLoop(R, i32(0), get(R4), 1, element)),
+];
+
+const flat = (code: Code): number[] => code.flatMap((x) => (typeof x === 'number' ? [x] : flat(x)));
+const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
+const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
+const name = (s: string): number[] => [...uleb(s.length), ...[...s].map((ch) => ch.charCodeAt(0))];
+const funcBody = (locals: [number, number][], code: Code): number[] => {
+  const body = [...vec(locals.map(([n, t]) => [...uleb(n), t])), ...flat(code), 0x0b];
+  return [...uleb(body.length), ...body];
+};
+
+/** The module's bytes (built once, at import: 1.3 KB). */
+export const moduleBytes: Uint8Array<ArrayBuffer> = Uint8Array.from([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // \0asm, version 1
+  ...section(1, vec([
+    [0x60, ...vec([[I32], [I32], [I32], [I32], [I32]]), ...vec([[I32]])], // type 0: $row
+    [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), ...vec([])], // type 1: transpose
+  ])),
+  ...section(3, vec([[0], [1]])), // functions: $row, transpose
+  ...section(5, vec([[0x00, 1]])), // memory: min 1 page, no max
+  ...section(7, vec([
+    [...name('memory'), 0x02, 0],
+    [...name('transpose'), 0x00, 1],
+  ])),
+  ...section(10, vec([
+    funcBody([], rowBody),
+    funcBody([[I32_LOCALS, I32], [8, V128]], transposeBody),
+  ])),
+]);
+
+// --- instantiation and memory --------------------------------------------------------------------
+
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { exports: Record<string, unknown> };
+}
+
+interface Engine {
+  memory: WasmMemory;
+  transpose: (src: number, dst: number, rows: number, cols: number, kr: number, kc: number) => void;
+}
+
+const PAGE = 65536;
+let engine: Engine | null | undefined;
+
+/** The instantiated module, or null where WebAssembly or its SIMD is missing (then JS does it). */
+function getEngine(): Engine | null {
+  if (engine !== undefined) return engine;
+  engine = null;
+  const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+  try {
+    if (wasm && wasm.validate(moduleBytes)) {
+      const { exports } = new wasm.Instance(new wasm.Module(moduleBytes));
+      engine = { memory: exports.memory as WasmMemory, transpose: exports.transpose as Engine['transpose'] };
+    }
+  } catch {
+    engine = null;
+  }
+  return engine;
+}
+
+/** Whether the WebAssembly path can run here (WebAssembly with SIMD). */
+export function wasmAvailable(): boolean {
+  return getEngine() !== null;
+}
+
+/**
+ * Transposes the row-major [rows, cols] `src` into a new [cols, rows] array, rows permuted as
+ * described at the top (kr, kc: at most one of them is not 1, and it divides rows resp. cols).
+ * Returns undefined where WebAssembly is unavailable or its memory cannot hold both matrices.
+ */
+export function wasmTranspose(src: Float32Array, rows: number, cols: number, kr = 1, kc = 1): Float32Array | undefined {
+  const n = rows * cols;
+  if (src.length !== n) throw new RangeError(`transpose: ${src.length} floats for [${rows}, ${cols}]`);
+  if (n === 0) return new Float32Array(0);
+  if ((kr !== 1 && kc !== 1) || rows % kr || cols % kc) throw new RangeError(`transpose: bad row factors ${kr}, ${kc}`);
+  const e = getEngine();
+  if (!e) return undefined;
+  const bytes = n * 4;
+  const dstOff = Math.ceil(bytes / 64) * 64; // source at 0, destination after it, 64-byte aligned
+  const need = dstOff + bytes;
+  if (need > 2 ** 31) return undefined; // i32 addresses: keep everything below 2 GiB
+  if (e.memory.buffer.byteLength < need) {
+    try {
+      e.memory.grow(Math.ceil((need - e.memory.buffer.byteLength) / PAGE));
+    } catch {
+      return undefined;
+    }
+  }
+  const buffer = e.memory.buffer;
+  new Float32Array(buffer, 0, n).set(src);
+  e.transpose(0, dstOff, rows, cols, kr, kc);
+  return new Float32Array(buffer, dstOff, n).slice();
+}
