@@ -13,8 +13,9 @@ import * as writeOnnx from './suites/write-onnx.mjs';
 import * as tfCheckpoint from './suites/tf-checkpoint.mjs';
 import * as parity from './suites/parity.mjs';
 import * as kerasToOnnx from './suites/keras-to-onnx.mjs';
+import * as layout from './suites/layout.mjs';
 
-const SUITES = [startup, graphs, writeSafetensors, writeTfjs, writeOnnx, tfCheckpoint, parity, kerasToOnnx];
+const SUITES = [startup, graphs, layout, writeSafetensors, writeTfjs, writeOnnx, tfCheckpoint, parity, kerasToOnnx];
 
 const args = process.argv.slice(2);
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : undefined;
