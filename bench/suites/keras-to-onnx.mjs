@@ -1,8 +1,9 @@
 // The headline path at full size: `port --from keras --to onnx` of keras.applications'
 // Inception-ResNet-v2 as a legacy .h5 (225 MB, written by Keras 3.15: fixtures/keras_fixtures.py
 // `full`), in a child process so that its peak RSS is its own:
-// - wall time against `cp` of the same file (start-up, the source's SHA-256 and h5wasm's start
-//   included; the parity check left out: --no-check); target <= 2x cp;
+// - wall time against `cp` of the same file (start-up and the source's SHA-256, hashed beside the
+//   conversion, included; the parity check left out: --no-check); target <= 2x cp. The file is
+//   read by the built-in HDF5 reader (src/readers/keras/hdf5-native.ts), h5wasm is not started;
 // - peak RSS against the weights' size (float32); target <= 1.5x weights + 100 MB;
 // - reading alone (open + every dataset, in a child), against cp, to show where the time goes.
 // The file is taken from the test cache (test/helpers/keras.ts makes it), or made here with the
