@@ -315,6 +315,12 @@ interface Engine {
 }
 
 const PAGE = 65536;
+/**
+ * The memory never shrinks, so matrices needing more than this (source + destination: 32M floats
+ * each) take the JS loops instead of pinning the memory for the process's life. The largest IRv2
+ * kernel (1536 x 2080) needs 24.4 MiB.
+ */
+const MAX_MEMORY = 256 * 2 ** 20;
 let engine: Engine | null | undefined;
 
 /** The instantiated module, or null where WebAssembly or its SIMD is missing (then JS does it). */
@@ -341,7 +347,8 @@ export function wasmAvailable(): boolean {
 /**
  * Transposes the row-major [rows, cols] `src` into a new [cols, rows] array, rows permuted as
  * described at the top (kr, kc: at most one of them is not 1, and it divides rows resp. cols).
- * Returns undefined where WebAssembly is unavailable or its memory cannot hold both matrices.
+ * Returns undefined where WebAssembly is unavailable or its memory cannot (or should not, past
+ * MAX_MEMORY) hold both matrices.
  */
 export function wasmTranspose(src: Float32Array, rows: number, cols: number, kr = 1, kc = 1): Float32Array | undefined {
   const n = rows * cols;
@@ -353,7 +360,7 @@ export function wasmTranspose(src: Float32Array, rows: number, cols: number, kr 
   const bytes = n * 4;
   const dstOff = Math.ceil(bytes / 64) * 64; // source at 0, destination after it, 64-byte aligned
   const need = dstOff + bytes;
-  if (need > 2 ** 31) return undefined; // i32 addresses: keep everything below 2 GiB
+  if (need > MAX_MEMORY) return undefined;
   if (e.memory.buffer.byteLength < need) {
     try {
       e.memory.grow(Math.ceil((need - e.memory.buffer.byteLength) / PAGE));
