@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildGraph, graphParams, inferShapes } from '../../src/graphs/index.js';
 import { seededModel } from '../../src/graphs/init.js';
@@ -181,6 +182,21 @@ describe('the WebAssembly module', () => {
       for (const [r, c] of [[0, 0], [rows - 1, cols - 1], [rows >> 1, cols >> 1], [1, 2]])
         expect(Object.is(out[c * rows + r], src[r * cols + c])).toBe(true);
     }
+  });
+
+  it('falls back to the JS loops where WebAssembly is missing (node --jitless has none)', () => {
+    const url = (f: string) => new URL(`../../src/graphs/${f}`, import.meta.url).href;
+    const script = [
+      `import { wasmAvailable } from '${url('layout-wasm.ts')}';`,
+      `import { oihwToHwio, hwioToOihw } from '${url('layout.ts')}';`,
+      `const src = Float32Array.from({ length: 5 * 3 * 3 * 3 }, (_, i) => i);`,
+      `const back = hwioToOihw(oihwToHwio(src, [5, 3, 3, 3]), [3, 3, 3, 5]);`,
+      `console.log(JSON.stringify([typeof WebAssembly, wasmAvailable(), [...oihwToHwio(src, [5, 3, 3, 3]).slice(0, 6)], back.every((x, i) => x === i)]));`,
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['--jitless', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0); // stderr has V8's warning that --jitless disables wasm
+    // HWIO [0][0][0][o] = OIHW [o][0][0][0] = o * 27
+    expect(JSON.parse(r.stdout)).toEqual(['undefined', false, [0, 27, 54, 81, 108, 9], true]);
   });
 
   it('rejects a length that does not match the shape and an unsupported pair of row factors', () => {
