@@ -347,15 +347,16 @@ export function wasmAvailable(): boolean {
 }
 
 /**
- * Transposes the row-major [rows, cols] `src` into a new [cols, rows] array, rows permuted as
- * described at the top (kr, kc: at most one of them is not 1, and it divides rows resp. cols).
+ * Transposes the row-major [rows, cols] `src` into a new [cols, rows] array (or into `into`, which
+ * may be `src` itself), rows permuted as described at the top (kr, kc: at most one of them is not 1, and it divides rows resp. cols).
  * Returns undefined where WebAssembly is unavailable or its memory cannot (or should not, past
  * MAX_MEMORY) hold both matrices.
  */
-export function wasmTranspose(src: Float32Array, rows: number, cols: number, kr = 1, kc = 1): Float32Array | undefined {
+export function wasmTranspose(src: Float32Array, rows: number, cols: number, kr = 1, kc = 1, into?: Float32Array): Float32Array | undefined {
   const n = rows * cols;
   if (src.length !== n) throw new RangeError(`transpose: ${src.length} floats for [${rows}, ${cols}]`);
-  if (n === 0) return new Float32Array(0);
+  if (into && into.length !== n) throw new RangeError(`transpose: ${into.length} floats to write [${cols}, ${rows}] into`);
+  if (n === 0) return into ?? new Float32Array(0);
   if ((kr !== 1 && kc !== 1) || rows % kr || cols % kc) throw new RangeError(`transpose: bad row factors ${kr}, ${kc}`);
   const e = getEngine();
   if (!e) return undefined;
@@ -373,5 +374,8 @@ export function wasmTranspose(src: Float32Array, rows: number, cols: number, kr 
   const buffer = e.memory.buffer;
   new Float32Array(buffer, 0, n).set(src);
   e.transpose(0, dstOff, rows, cols, kr, kc);
-  return new Float32Array(buffer, dstOff, n).slice();
+  const result = new Float32Array(buffer, dstOff, n);
+  if (!into) return result.slice();
+  into.set(result); // `into` may be `src`: it was copied into wasm memory above
+  return into;
 }

@@ -15,6 +15,11 @@ export interface StoredTensor {
   readonly offset?: number;
   /** Reads the raw little-endian bytes. Nothing is read before this is called. */
   read(): Promise<Uint8Array>;
+  /**
+   * Every `read()` returns a new buffer that nothing else holds (not a view into a cache or a
+   * whole-file buffer), so the caller may overwrite it: layout changes then work in place.
+   */
+  readonly freshReads?: boolean;
 }
 
 export interface SourceModel {

@@ -157,6 +157,25 @@ describe.each([
     }
   });
 
+  it('writes into a given array, the source itself included (in place), with the same result', () => {
+    for (const shape of [[33, 65, 3, 3], [65, 5, 1, 7], [130, 67, 1, 1], [4, 0, 3, 3]]) {
+      const [co, ci, kh, kw] = shape;
+      const src = ramp(shape.reduce((a, b) => a * b, 1));
+      const naive = naiveHwio(src, shape);
+      const own = src.slice();
+      expect(oihwToHwio(own, shape, own)).toBe(own);
+      expect(firstDiff(own, naive), `${shape}`).toBe(-1);
+      expect(hwioToOihw(own, [kh, kw, ci, co], own)).toBe(own);
+      expect(firstDiff(own, src), `${shape}`).toBe(-1);
+      const other = new Float32Array(src.length);
+      expect(oihwToHwio(src, shape, other)).toBe(other);
+      expect(firstDiff(other, naive), `${shape}`).toBe(-1);
+    }
+    const m = Float32Array.from({ length: 6 }, (_, i) => i);
+    expect([...transpose2d(m, [2, 3], m)]).toEqual([0, 3, 1, 4, 2, 5]);
+    expect(() => transpose2d(Float32Array.from({ length: 6 }), [2, 3], new Float32Array(5))).toThrow(RangeError);
+  });
+
   it('transpose2d equals the naive loop bit for bit, dense shapes included', () => {
     for (const [rows, cols] of [...SIDES.flatMap((r) => SIDES.map((c) => [r, c])), [1536, 1000], [1001, 1536], [129, 131]]) {
       const src = ramp(rows * cols);

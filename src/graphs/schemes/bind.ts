@@ -11,8 +11,11 @@ export interface Transform {
   readonly name: string;
   /** The stored shape that a canonical shape corresponds to. */
   storedShape(canonical: readonly number[]): number[];
-  /** Stored layout -> canonical layout. */
-  apply(data: Float32Array, stored: readonly number[]): Float32Array;
+  /**
+   * Stored layout -> canonical layout. With `reuse`, `data` is the caller's to overwrite: the
+   * result may be written into it (no new array).
+   */
+  apply(data: Float32Array, stored: readonly number[], reuse?: boolean): Float32Array;
   /** Canonical layout -> stored layout (writers). */
   store(data: Float32Array, canonical: readonly number[]): Float32Array;
 }
@@ -20,9 +23,19 @@ export interface Transform {
 export const TRANSFORMS = {
   none: { name: 'none', storedShape: (s) => [...s], apply: (d) => d, store: (d) => d },
   /** TF / Keras conv kernels [kh, kw, in, out]. */
-  hwio: { name: 'hwio', storedShape: ([o, i, h, w]) => [h, w, i, o], apply: hwioToOihw, store: oihwToHwio },
+  hwio: {
+    name: 'hwio',
+    storedShape: ([o, i, h, w]) => [h, w, i, o],
+    apply: (d, stored, reuse) => hwioToOihw(d, stored, reuse ? d : undefined),
+    store: (d, canonical) => oihwToHwio(d, canonical),
+  },
   /** TF / Keras dense kernels [in, out]. */
-  inOut: { name: 'inOut', storedShape: ([o, i]) => [i, o], apply: transpose2d, store: (d, [o, i]) => transpose2d(d, [o, i]) },
+  inOut: {
+    name: 'inOut',
+    storedShape: ([o, i]) => [i, o],
+    apply: (d, stored, reuse) => transpose2d(d, stored, reuse ? d : undefined),
+    store: (d, [o, i]) => transpose2d(d, [o, i]),
+  },
 } as const satisfies Record<string, Transform>;
 
 export type BindingSource =
@@ -82,7 +95,8 @@ export function bindTable(b: TableBinding): CanonicalModel {
       mismatched.push({ param: spec.name, source: tensor.name, expected, found: tensor.shape });
       continue;
     }
-    values.set(spec.name, async () => transform.apply(await readFloat32(b.source, tensor), tensor.shape));
+    // A reader that hands out a new array per read lets the layout change reuse it.
+    values.set(spec.name, async () => transform.apply(await readFloat32(b.source, tensor), tensor.shape, tensor.freshReads === true));
   }
   const extra = b.source.tensors.filter((t) => !used.has(t) && !b.ignored?.(t)).map((t) => t.name);
   if (missing.length || extra.length || mismatched.length)

@@ -66,9 +66,9 @@ function scaled(base: Transform, scale: number): Transform {
   return {
     name: `${base.name}·${scale}`,
     storedShape: base.storedShape,
-    apply(stored, storedShape) {
-      const data = base.apply(stored, storedShape);
-      const out = target(data, stored);
+    apply(stored, storedShape, reuse) {
+      const data = base.apply(stored, storedShape, reuse);
+      const out = reuse ? data : target(data, stored);
       for (let i = 0; i < data.length; i++) out[i] = data[i] / scale;
       return out;
     },

@@ -117,6 +117,7 @@ function tensorOf(ctx: LayoutContext, path: string, name: string): StoredTensor 
     shape,
     byteLength,
     file: ctx.file,
+    freshReads: true, // both HDF5 engines return a new buffer per dataset read
     async read() {
       let bytes: Uint8Array;
       try {

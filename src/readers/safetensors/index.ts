@@ -59,6 +59,7 @@ export async function openSafetensors(path: string): Promise<SourceModel> {
       byteLength,
       file: path,
       offset,
+      freshReads: true, // readExactly allocates per read
       read: () => {
         if (closed) return Promise.reject(new FormatError(FORMAT, { file: path, tensor: t.name }, 'read after close'));
         return readExactly(fh, byteLength, offset, path, t.name);

@@ -170,6 +170,7 @@ export function bundleTensor(bundle: Bundle, key: string, entry: BundleEntry, na
       byteLength,
       file: bundle.shards[entry.shardId].path,
       offset: entry.offset,
+      freshReads: true, // file.ts reads each range into a new array
       read: () => bundle.readEntry(key, entry, name),
     };
   }

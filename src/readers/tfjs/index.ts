@@ -202,6 +202,7 @@ async function openTfjs(path: string): Promise<SourceModel> {
         byteLength: affine ? w.elements * DTYPE_SIZE[dtype] : raw,
         file: home?.path,
         ...(contiguous && !affine && home ? { offset: start - home.start } : {}),
+        freshReads: true, // readRange and dequantize make a new array per read
         async read() {
           const bytes = await readRange(shards, start, raw, w.name);
           return affine ? dequantize(w, bytes) : bytes;

@@ -238,7 +238,7 @@ export function tfjsFloat16Model(model: CanonicalModel): CanonicalModel {
       const h = toFloat16(stored);
       const rounded = new Float32Array(h.length);
       for (let i = 0; i < h.length; i++) rounded[i] = float16BitsToFloat32(h[i]);
-      return t.transform!.apply(rounded, t.shape);
+      return t.transform!.apply(rounded, t.shape, true);
     });
   }
   return createModel(model.graph, values, model.provenance);

@@ -101,6 +101,36 @@ describe('binding', () => {
     for (const [name, v] of await readAll(bound)) expect(v, name).toEqual(want.get(name));
   });
 
+  it('changes layouts in the array read only when the reader says each read is a new array', async () => {
+    const model = seededModel(buildGraph('inception_resnet_v2', { widthDivisor: 16, classes: 1001 }), { seed: 5 });
+    const want = await readAll(model);
+    const shared = await slimSource(model); // every read() returns the same buffer
+    const kept = new Map(await Promise.all(shared.tensors.map(async (t) => [t.name, (await t.read()).slice()] as const)));
+    const lastRead = new Map<string, Uint8Array>();
+    const fresh: SourceModel = {
+      ...shared,
+      tensors: shared.tensors.map((t) => ({
+        ...t,
+        freshReads: true,
+        read: async () => {
+          const copy = (await t.read()).slice();
+          lastRead.set(t.name, copy);
+          return copy;
+        },
+      })),
+    };
+    for (const src of [shared, fresh]) {
+      const bound = bindModel(src).model;
+      for (let pass = 0; pass < 2; pass++) for (const [name, v] of await readAll(bound)) expect(v, name).toEqual(want.get(name));
+    }
+    // The shared buffers were never written to; a fresh kernel was transposed in place.
+    for (const t of shared.tensors) expect(await t.read(), t.name).toEqual(kept.get(t.name));
+    const kernel = `InceptionResnetV2/Conv2d_1a_3x3/weights`;
+    const stemParam = bindModel(fresh).model.params.find((p) => p.name === 'Conv2d_1a_3x3/weights')!;
+    const v = await stemParam.read();
+    expect(v.buffer).toBe(lastRead.get(kernel)!.buffer);
+  });
+
   it('without gamma, gamma = 1 (TF-slim stores none)', async () => {
     const model = seededModel(buildGraph('inception_resnet_v2', { widthDivisor: 16, classes: 1001 }), { seed: 4 });
     const bound = bindModel(await slimSource(model, { gamma: false })).model;
