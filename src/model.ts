@@ -13,6 +13,11 @@ export interface CanonicalParam {
    * that handles one parameter at a time holds at most one extra copy of the weights.
    */
   read(): Promise<Float32Array>;
+  /**
+   * Every `read()` returns a new array that the caller alone holds: a writer may lay it out in
+   * place and give its buffer back to io/pool once written.
+   */
+  readonly freshReads?: boolean;
 }
 
 /** Where the weights came from; writers record it (ONNX metadata_props, safetensors __metadata__). */
@@ -69,7 +74,11 @@ export interface CanonicalModel {
  */
 export const hasBackgroundClass = (graph: Graph): boolean => graph.options.classes === 1001;
 
-export type ParamSource = Float32Array | (() => Promise<Float32Array>);
+/**
+ * A parameter's values: an array, a lazy reader, or a lazy reader whose every call returns a new
+ * array that nothing else holds (`fresh`: the model's param then says `freshReads`).
+ */
+export type ParamSource = Float32Array | (() => Promise<Float32Array>) | { readonly fresh: () => Promise<Float32Array> };
 
 /**
  * Builds a model from values (or lazy readers) keyed by canonical name. Every parameter of the
@@ -80,10 +89,12 @@ export function createModel(graph: Graph, values: ReadonlyMap<string, ParamSourc
     const source = values.get(spec.name);
     if (source === undefined) throw new Error(`no value for parameter ${spec.name}`);
     const expected = sizeOf(spec.shape);
+    const fresh = !(source instanceof Float32Array) && typeof source !== 'function';
     return {
       ...spec,
+      ...(fresh ? { freshReads: true } : {}),
       async read() {
-        const data = typeof source === 'function' ? await source() : source;
+        const data = source instanceof Float32Array ? source : typeof source === 'function' ? await source() : await source.fresh();
         if (data.length !== expected)
           throw new Error(`parameter ${spec.name}: ${data.length} values, shape [${spec.shape}] needs ${expected}`);
         return data;

@@ -5,6 +5,7 @@
  * that memory stays about one batch and the disk, the reads and the conversions overlap.
  */
 import { open, type FileHandle } from 'node:fs/promises';
+import { giveBack } from './pool.js';
 
 /** Bytes gathered per write call: the many small BN tensors cost one writev, not one write each. */
 const WRITE_CHUNK_BYTES = 8 << 20;
@@ -14,8 +15,11 @@ const IOV_MAX = 1024;
 export interface Sink {
   /** Bytes put so far (the offset of the next byte). */
   readonly position: number;
-  /** Queues `bytes` (not copied: the caller must not change them afterwards). */
-  put(bytes: Uint8Array): Promise<void>;
+  /**
+   * Queues `bytes` (not copied: the caller must not change them afterwards); `written` runs once
+   * they are on disk (a writer gives the buffer back to io/pool then).
+   */
+  put(bytes: Uint8Array, written?: () => void): Promise<void>;
   /** Puts zeros up to `offset` (alignment padding). */
   padTo(offset: number): Promise<void>;
   /** Writes everything queued and waits; returns the bytes written. */
@@ -30,6 +34,7 @@ export async function openSink(path: string): Promise<Sink> {
   const fh = await open(path, 'w');
   let batch: Uint8Array[] = [];
   let batchBytes = 0;
+  let whenWritten: (() => void)[] = [];
   let written = 0; // bytes handed to writev
   let writing: Promise<void> = Promise.resolve();
   let closed = false;
@@ -37,15 +42,20 @@ export async function openSink(path: string): Promise<Sink> {
   const startBatch = async (): Promise<void> => {
     await writing; // at most one write in flight (and its error surfaces here)
     if (batchBytes === 0) return;
-    writing = writeAll(fh, batch, written, batchBytes);
+    const callbacks = whenWritten;
+    writing = writeAll(fh, batch, written, batchBytes).then(() => {
+      for (const f of callbacks) f();
+    });
     writing.catch(() => {}); // surfaced by the next await of `writing`
     written += batchBytes;
     batch = [];
     batchBytes = 0;
+    whenWritten = [];
   };
-  const put = async (bytes: Uint8Array): Promise<void> => {
+  const put = async (bytes: Uint8Array, done?: () => void): Promise<void> => {
     batch.push(bytes);
     batchBytes += bytes.byteLength;
+    if (done) whenWritten.push(done);
     if (batchBytes >= WRITE_CHUNK_BYTES || batch.length >= IOV_MAX) await startBatch();
   };
   const flush = async (): Promise<number> => {
@@ -102,6 +112,24 @@ function dropBytes(buffers: Uint8Array[], n: number): Uint8Array[] {
     }
   }
   return out;
+}
+
+/** One tensor's bytes to write, and what to do once they are on disk (give a buffer back). */
+export interface Piece {
+  readonly bytes: Uint8Array;
+  readonly written?: () => void;
+}
+
+/**
+ * The piece of `stored` (a parameter's array after any layout change, or the float16 copy of it):
+ * an array the writer owns (`owned`) goes back to io/pool once written, or at once when only its
+ * float16 copy is written.
+ */
+export function pieceOf(stored: Float32Array, owned: boolean, half: boolean, toHalf: (a: Float32Array) => Uint16Array): Piece {
+  if (!half) return { bytes: new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength), written: owned ? () => giveBack(stored) : undefined };
+  const h = toHalf(stored);
+  if (owned) giveBack(stored);
+  return { bytes: new Uint8Array(h.buffer, h.byteOffset, h.byteLength) };
 }
 
 /** Bytes of tensors read ahead of the one being written, by default. */

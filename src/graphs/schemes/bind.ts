@@ -16,8 +16,8 @@ export interface Transform {
    * result may be written into it (no new array).
    */
   apply(data: Float32Array, stored: readonly number[], reuse?: boolean): Float32Array;
-  /** Canonical layout -> stored layout (writers). */
-  store(data: Float32Array, canonical: readonly number[]): Float32Array;
+  /** Canonical layout -> stored layout (writers); `reuse` as for `apply`. */
+  store(data: Float32Array, canonical: readonly number[], reuse?: boolean): Float32Array;
 }
 
 export const TRANSFORMS = {
@@ -27,14 +27,14 @@ export const TRANSFORMS = {
     name: 'hwio',
     storedShape: ([o, i, h, w]) => [h, w, i, o],
     apply: (d, stored, reuse) => hwioToOihw(d, stored, reuse ? d : undefined),
-    store: (d, canonical) => oihwToHwio(d, canonical),
+    store: (d, canonical, reuse) => oihwToHwio(d, canonical, reuse ? d : undefined),
   },
   /** TF / Keras dense kernels [in, out]. */
   inOut: {
     name: 'inOut',
     storedShape: ([o, i]) => [i, o],
     apply: (d, stored, reuse) => transpose2d(d, stored, reuse ? d : undefined),
-    store: (d, [o, i]) => transpose2d(d, [o, i]),
+    store: (d, [o, i], reuse) => transpose2d(d, [o, i], reuse ? d : undefined),
   },
 } as const satisfies Record<string, Transform>;
 
@@ -95,8 +95,10 @@ export function bindTable(b: TableBinding): CanonicalModel {
       mismatched.push({ param: spec.name, source: tensor.name, expected, found: tensor.shape });
       continue;
     }
-    // A reader that hands out a new array per read lets the layout change reuse it.
-    values.set(spec.name, async () => transform.apply(await readFloat32(b.source, tensor), tensor.shape, tensor.freshReads === true));
+    // A reader that hands out a new array per read lets the layout change reuse it, and the
+    // writer own the result.
+    const read = async () => transform.apply(await readFloat32(b.source, tensor), tensor.shape, tensor.freshReads === true);
+    values.set(spec.name, tensor.freshReads ? { fresh: read } : read);
   }
   const extra = b.source.tensors.filter((t) => !used.has(t) && !b.ignored?.(t)).map((t) => t.name);
   if (missing.length || extra.length || mismatched.length)

@@ -72,9 +72,9 @@ function scaled(base: Transform, scale: number): Transform {
       for (let i = 0; i < data.length; i++) out[i] = data[i] / scale;
       return out;
     },
-    store(canonical, shape) {
-      const data = base.store(canonical, shape);
-      const out = target(data, canonical);
+    store(canonical, shape, reuse) {
+      const data = base.store(canonical, shape, reuse);
+      const out = reuse ? data : target(data, canonical);
       for (let i = 0; i < data.length; i++) out[i] = data[i] * scale;
       return out;
     },

@@ -10,12 +10,13 @@ import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { FormatError } from '../../errors.js';
 import type { Probe, Reader, SourceModel, StoredTensor } from '../types.js';
 import { FORMAT, LENGTH_BYTES, looksLikeSafetensors, parseHeader, parseHeaderLength, type Header } from './spec.js';
+import { takeBuffer } from '../../io/pool.js';
 
 /** Reads exactly `length` bytes at `position`, or fails naming what is missing. */
 async function readExactly(fh: FileHandle, length: number, position: number, file: string, tensor?: string): Promise<Uint8Array> {
-  // Not zero-filled (every byte is read over) and not from Buffer's shared pool (so that float data
-  // stays aligned and converts without a copy).
-  const out: Uint8Array = Buffer.allocUnsafeSlow(length);
+  // Not zero-filled (every byte is read over), a whole buffer of its own (so that float data stays
+  // aligned and converts without a copy), reused once a writer has written it (io/pool).
+  const out = takeBuffer(length);
   let done = 0;
   while (done < length) {
     const { bytesRead } = await fh.read(out, done, length - done, position + done);

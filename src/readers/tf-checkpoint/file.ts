@@ -1,6 +1,7 @@
 /** Byte-range reads from a file (checkpoints are read lazily: only the ranges asked for). */
 import { open, type FileHandle } from 'node:fs/promises';
 import { FormatError } from '../../errors.js';
+import { takeBuffer } from '../../io/pool.js';
 
 export const FORMAT = 'tf';
 
@@ -27,7 +28,7 @@ export async function openRangeFile(path: string): Promise<RangeFile> {
     async read(offset, length, tensor) {
       if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size)
         throw new FormatError(FORMAT, { file: path, tensor, offset }, `${length} bytes at ${offset} run past the end of the ${size}-byte file`);
-      const buf = new Uint8Array(length);
+      const buf = takeBuffer(length); // filled completely below
       let done = 0;
       while (done < length) {
         const { bytesRead } = await fh.read(buf, done, length - done, offset + done);

@@ -17,6 +17,7 @@ import { dirname, join, resolve } from 'node:path';
 import { FormatError } from '../../errors.js';
 import { DTYPE_SIZE } from '../../tensor.js';
 import type { Probe, Reader, SourceModel, StoredTensor } from '../types.js';
+import { takeBuffer } from '../../io/pool.js';
 import {
   dequantize,
   FORMAT,
@@ -49,7 +50,7 @@ const shardAt = (shards: readonly Shard[], at: number): Shard => shards.find((s)
 
 /** Reads `length` bytes at group offset `start`, across shard boundaries. */
 async function readRange(shards: readonly Shard[], start: number, length: number, weight: string): Promise<Uint8Array> {
-  const out = new Uint8Array(length);
+  const out = takeBuffer(length); // filled completely below
   let done = 0;
   while (done < length) {
     const at = start + done;

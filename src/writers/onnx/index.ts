@@ -21,7 +21,7 @@ import { toFloat16Checked } from './float16.js';
 import { emitGraph, type OnnxGraph } from './graph.js';
 import { metadataProps } from './metadata.js';
 import { encodeModel, encodeTail, loadProtobuf, type EncodedModel, type Placement } from './proto.js';
-import { openSink, readAhead, type Sink } from '../../io/stream.js';
+import { openSink, pieceOf, readAhead, type Piece, type Sink } from '../../io/stream.js';
 
 export { toFloat16Checked, FLOAT16_MAX } from './float16.js';
 export { emitGraph, valueNames, mainOutputName, ONNX_NAMES, ONNX_DTYPE, type OnnxGraph, type OnnxNode } from './graph.js';
@@ -103,11 +103,14 @@ export function layOut<T extends { encoded: EncodedModel }>(
   return { ...encode(true), external: true };
 }
 
-/** Reads one parameter and returns the bytes to store (little-endian, as ONNX raw_data is). */
-async function tensorBytes(param: CanonicalParam, dtype: 'float32' | 'float16'): Promise<Uint8Array> {
+/**
+ * Reads one parameter and returns the bytes to store (little-endian, as ONNX raw_data is), and
+ * what to do once they are written: give an owned buffer back to io/pool.
+ */
+async function tensorBytes(param: CanonicalParam, dtype: 'float32' | 'float16'): Promise<Piece> {
   const data = await param.read();
   if (data.length !== sizeOf(param.shape)) throw new Error(`parameter ${param.name}: ${data.length} values for shape [${param.shape}]`);
-  return bytesOf(dtype === 'float16' ? toFloat16Checked(data, param.name) : data);
+  return pieceOf(data, param.freshReads === true, dtype === 'float16', (a) => toFloat16Checked(a, param.name));
 }
 
 async function packageVersion(): Promise<string> {
@@ -180,7 +183,7 @@ async function streamModel(s: {
   data?: string;
   encoded: EncodedModel;
   placements: readonly Placement[];
-  tensors: readonly (() => Promise<Uint8Array>)[];
+  tensors: readonly (() => Promise<Piece>)[];
   tail: () => Promise<Uint8Array>;
   onProgress?: (done: number, total: number) => void;
 }): Promise<number> {
@@ -190,14 +193,14 @@ async function streamModel(s: {
     if (s.data !== undefined) data = await openSink(s.data);
     await file.put(s.encoded.head);
     let i = 0;
-    for await (const bytes of readAhead(s.tensors, s.placements.map((p) => p.length))) {
+    for await (const { bytes, written } of readAhead(s.tensors, s.placements.map((p) => p.length))) {
       await file.put(s.encoded.tensorHeads[i]);
       const place = s.placements[i];
       if (bytes.byteLength !== place.length) throw new Error(`onnx writer: tensor ${i} has ${bytes.byteLength} bytes, ${place.length} were planned`);
       if (place.kind === 'external') {
         await data!.padTo(place.offset);
-        await data!.put(bytes);
-      } else await file.put(bytes);
+        await data!.put(bytes, written);
+      } else await file.put(bytes, written);
       s.onProgress?.(i + 1, s.tensors.length); // (after the call: `?.` skips evaluating its arguments)
       i++;
     }

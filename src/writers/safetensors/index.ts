@@ -32,7 +32,8 @@ import { withUnitGamma } from '../../graphs/transforms.js';
 import { hasBackgroundClass, provenancePending, provisionalProvenance, settledProvenance, type CanonicalModel, type CanonicalParam, type SettledProvenance } from '../../model.js';
 import { bytesOf, DTYPE_SIZE, toFloat16, type DType } from '../../tensor.js';
 import { writeOutputs } from '../../io/output.js';
-import { openSink, readAhead } from '../../io/stream.js';
+import { giveBack } from '../../io/pool.js';
+import { openSink, pieceOf, readAhead, type Piece } from '../../io/stream.js';
 import { DTYPE_CODE } from '../../readers/safetensors/spec.js';
 import type { Writer, WriteOptions, WriteResult } from '../types.js';
 
@@ -146,29 +147,31 @@ function encodeHeader(json: Record<string, unknown>): Uint8Array {
 }
 
 /** The stored bytes of one planned tensor: read once, transformed once, converted once. */
-async function bytesFor(t: Planned): Promise<Uint8Array> {
+async function bytesFor(t: Planned): Promise<Piece> {
   const c = t.tensor.constant;
   if (c) {
     const n = sizeOf(t.tensor.shape);
     switch (t.dtype) {
       case 'int64':
-        return bytesOf(new BigInt64Array(n).fill(BigInt(c.value)));
+        return { bytes: bytesOf(new BigInt64Array(n).fill(BigInt(c.value))) };
       case 'float32':
-        return bytesOf(new Float32Array(n).fill(c.value));
+        return { bytes: bytesOf(new Float32Array(n).fill(c.value)) };
       case 'float16':
-        return bytesOf(toFloat16(new Float32Array(n).fill(c.value)));
+        return { bytes: bytesOf(toFloat16(new Float32Array(n).fill(c.value))) };
       case 'int32':
-        return bytesOf(new Int32Array(n).fill(c.value));
+        return { bytes: bytesOf(new Int32Array(n).fill(c.value)) };
       default:
         throw new Error(`constant of dtype ${t.dtype} is not supported by the safetensors writer`);
     }
   }
   const p = t.param!;
+  const owned = p.freshReads === true;
   const data = await p.read();
-  const stored = t.tensor.transform ? t.tensor.transform.store(data, p.shape) : data;
+  const stored = t.tensor.transform ? t.tensor.transform.store(data, p.shape, owned) : data;
   if (stored.length !== sizeOf(t.tensor.shape))
     throw new Error(`${t.tensor.name}: ${stored.length} values, stored shape [${t.tensor.shape}] needs ${sizeOf(t.tensor.shape)}`);
-  return t.dtype === 'float16' ? bytesOf(toFloat16(stored)) : bytesOf(stored);
+  if (owned && stored !== data) giveBack(data);
+  return pieceOf(stored, owned, t.dtype === 'float16', toFloat16);
 }
 
 /** Writes `model` as safetensors at `outPath` (atomically; see the file comment). */
@@ -181,10 +184,10 @@ export async function writeSafetensors(model: CanonicalModel, outPath: string, o
       const total = plan.tensors.length;
       const tasks = plan.tensors.map((t) => () => bytesFor(t));
       let i = 0;
-      for await (const bytes of readAhead(tasks, plan.tensors.map((t) => t.end - t.begin))) {
+      for await (const { bytes, written } of readAhead(tasks, plan.tensors.map((t) => t.end - t.begin))) {
         const t = plan.tensors[i];
         if (bytes.byteLength !== t.end - t.begin) throw new Error(`${t.tensor.name}: ${bytes.byteLength} bytes, planned ${t.end - t.begin}`);
-        await out.put(bytes);
+        await out.put(bytes, written);
         options.onProgress?.(i + 1, total); // (after the call: `?.` skips evaluating its arguments)
         i++;
       }

@@ -26,7 +26,8 @@ import { sizeOf } from '../../graphs/ir.js';
 import { tfjsLayerName, tfjsNaming } from '../../graphs/schemes/tfjs.js';
 import type { NamedTensor } from '../../graphs/schemes/types.js';
 import { writeOutputs } from '../../io/output.js';
-import { openSink, readAhead, type Sink } from '../../io/stream.js';
+import { giveBack } from '../../io/pool.js';
+import { openSink, pieceOf, readAhead, type Sink } from '../../io/stream.js';
 import { bytesOf, float16BitsToFloat32, toFloat16 } from '../../tensor.js';
 import { createModel, settledProvenance, type CanonicalModel, type ParamSource, type SettledProvenance } from '../../model.js';
 import type { Writer, WriteOptions, WriteResult } from '../types.js';
@@ -98,13 +99,21 @@ async function openShards(paths: readonly string[], shardSize: number) {
     sink = await openSink(paths[++index]);
   };
   return {
-    async put(bytes: Uint8Array): Promise<void> {
+    /** `written` runs once every part of `bytes` is on disk (a weight may straddle shards). */
+    async put(bytes: Uint8Array, written?: () => void): Promise<void> {
+      let parts = 0;
+      let done = 0;
+      let cut = false;
+      const partWritten = written && (() => ++done === parts && cut && written());
       for (let at = 0; at < bytes.length; ) {
         if (!sink || sink.position === shardSize) await next();
         const n = Math.min(bytes.length - at, shardSize - sink!.position);
-        await sink!.put(bytes.subarray(at, at + n));
+        parts++;
+        await sink!.put(bytes.subarray(at, at + n), partWritten);
         at += n;
       }
+      cut = true;
+      if (written && done === parts) written(); // every part was already written meanwhile
     },
     /** Closes every shard (an empty model still gets its one empty shard). */
     async close(): Promise<void> {
@@ -141,13 +150,16 @@ async function write(model: Parameters<Writer['write']>[0], outPath: string, opt
         const tasks = named.map((t) => async () => {
           const p = params.get(t.param!);
           if (!p) throw new Error(`the model has no parameter ${t.param}`);
-          const stored = t.transform!.store(await p.read(), p.shape);
-          return bytesOf(half ? toFloat16(stored) : stored);
+          const owned = p.freshReads === true;
+          const data = await p.read();
+          const stored = t.transform!.store(data, p.shape, owned);
+          if (owned && stored !== data) giveBack(data);
+          return pieceOf(stored, owned, half, toFloat16);
         });
         options.onProgress?.(0, named.length);
         let done = 0;
-        for await (const bytes of readAhead(tasks, named.map((t) => sizeOf(t.shape) * (half ? 2 : 4)))) {
-          await sink.put(bytes);
+        for await (const { bytes, written } of readAhead(tasks, named.map((t) => sizeOf(t.shape) * (half ? 2 : 4)))) {
+          await sink.put(bytes, written);
           options.onProgress?.(done + 1, named.length); // (`?.` skips evaluating its arguments)
           done++;
         }

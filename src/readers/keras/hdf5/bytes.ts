@@ -6,6 +6,7 @@
  */
 import { closeSync, fstatSync, openSync, read as readCb, readSync } from 'node:fs';
 import { Hdf5Error, Hdf5Unsupported } from './types.js';
+import { takeBuffer } from '../../../io/pool.js';
 
 /** HDF5's "undefined address" (all bits set), as `u64` returns it. */
 export const UNDEF = -1;
@@ -97,9 +98,8 @@ export function fileSource(path: string): Source {
     async copy(offset, length, what) {
       checkSpan(size, offset, length, what);
       if (!open) throw new Hdf5Error('the file is closed');
-      // One allocation, never from Node's shared pool, filled completely by the reads below.
-      const buf = Buffer.allocUnsafeSlow(length);
-      const out = new Uint8Array(buf.buffer, buf.byteOffset, length);
+      // A whole buffer of its own (io/pool: reused once a writer has written it), filled completely below.
+      const out = takeBuffer(length);
       for (let done = 0; done < length; ) {
         const n = await new Promise<number>((resolve, reject) =>
           readCb(fd, out, done, Math.min(length - done, MAX_READ_BYTES), offset + done, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead))),

@@ -1,0 +1,91 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { convert, writeModel } from '../../src/api.js';
+import { buildGraph } from '../../src/graphs/index.js';
+import { seededModel } from '../../src/graphs/init.js';
+import { giveBack, takeBuffer } from '../../src/io/pool.js';
+import { cacheDir } from '../helpers/python.js';
+
+const work = mkdtempSync(join(tmpdir(), 'wp-pool-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('io/pool', () => {
+  it('reuses a whole buffer it lent, by size, once given back; ignores anything else', () => {
+    const a = takeBuffer(1000);
+    giveBack(a);
+    const b = takeBuffer(1000);
+    expect(b.buffer).toBe(a.buffer);
+    expect(takeBuffer(1000).buffer).not.toBe(a.buffer); // b still holds it
+    giveBack(b);
+    giveBack(b); // twice: kept once
+    expect(takeBuffer(1000).buffer).toBe(a.buffer);
+    expect(takeBuffer(1000).buffer).not.toBe(a.buffer);
+
+    const foreign = new Uint8Array(2000);
+    giveBack(foreign);
+    expect(takeBuffer(2000).buffer).not.toBe(foreign.buffer);
+    const whole = takeBuffer(3000);
+    giveBack(whole.subarray(8)); // a part of it: not taken back
+    expect(takeBuffer(3000).buffer).not.toBe(whole.buffer);
+  });
+
+  it('conversions that reuse buffers give the same bytes every time, in one process', async () => {
+    const src = join(work, 'src.safetensors');
+    await writeModel(seededModel(buildGraph('inception_resnet_v2', { widthDivisor: 16 }), { seed: 9 }), src, { to: 'safetensors' });
+    const outputs = (tag: string) => ({ onnx: join(work, `${tag}.onnx`), slim: join(work, `${tag}.slim.safetensors`), tfjs: join(work, `${tag}.tfjs`) });
+    for (const tag of ['a', 'b']) {
+      const o = outputs(tag);
+      await convert(src, o.onnx, { to: 'onnx' });
+      await convert(src, o.slim, { to: 'safetensors', naming: 'slim' });
+      await convert(src, o.tfjs, { to: 'tfjs' });
+      // and back: the slim file (HWIO) read with layout changes in place, written again
+      await convert(o.slim, join(work, `${tag}.back.safetensors`), { to: 'safetensors' });
+    }
+    const a = outputs('a');
+    const b = outputs('b');
+    expect(readFileSync(b.onnx).equals(readFileSync(a.onnx))).toBe(true);
+    expect(readFileSync(b.slim).equals(readFileSync(a.slim))).toBe(true);
+    expect(readFileSync(join(b.tfjs, 'group1-shard1of1.bin')).equals(readFileSync(join(a.tfjs, 'group1-shard1of1.bin')))).toBe(true);
+    // The round trip through the slim layout gives back the source's tensor bytes.
+    const data = (f: string) => {
+      const bytes = readFileSync(f);
+      const n = Number(bytes.readBigUInt64LE(0));
+      return { header: JSON.parse(bytes.subarray(8, 8 + n).toString()), data: bytes.subarray(8 + n) };
+    };
+    const orig = data(src);
+    const back = data(join(work, 'b.back.safetensors'));
+    for (const [name, entry] of Object.entries(orig.header)) {
+      if (name === '__metadata__') continue;
+      const [s, e] = (entry as { data_offsets: [number, number] }).data_offsets;
+      const [s2, e2] = (back.header[name] as { data_offsets: [number, number] }).data_offsets;
+      expect(back.data.subarray(s2, e2).equals(orig.data.subarray(s, e)), name).toBe(true);
+    }
+  });
+
+  it('full size: buffers are reused (read-ahead is 16 MB of 214) and every byte survives a round trip through HWIO', async () => {
+    const src = join(cacheDir('pool'), 'seeded_irv2.safetensors');
+    if (!existsSync(src)) await writeModel(seededModel(buildGraph('inception_resnet_v2'), { seed: 2 }), src, { to: 'safetensors' });
+    const slim = join(work, 'full.slim.safetensors');
+    const back = join(work, 'full.back.safetensors');
+    await convert(src, slim, { to: 'safetensors', naming: 'slim' }); // OIHW -> HWIO in the arrays read
+    await convert(slim, back, { to: 'safetensors' }); // HWIO -> OIHW in the arrays read
+    const tensors = (f: string) => {
+      const bytes = readFileSync(f);
+      const n = Number(bytes.readBigUInt64LE(0));
+      const header = JSON.parse(bytes.subarray(8, 8 + n).toString()) as Record<string, { data_offsets: [number, number] }>;
+      delete header.__metadata__;
+      return { header, data: bytes.subarray(8 + n) };
+    };
+    const a = tensors(src);
+    const b = tensors(back);
+    expect(Object.keys(b.header).sort()).toEqual(Object.keys(a.header).sort());
+    const differ = Object.keys(a.header).filter((name) => {
+      const [s, e] = a.header[name].data_offsets;
+      const [s2, e2] = b.header[name].data_offsets;
+      return !b.data.subarray(s2, e2).equals(a.data.subarray(s, e));
+    });
+    expect(differ).toEqual([]);
+  }, 120_000);
+});
