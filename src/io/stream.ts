@@ -26,7 +26,7 @@ export interface Sink {
   flush(): Promise<number>;
   /** After `flush`: writes `bytes` over earlier ones at `offset` (a header finished last). */
   overwrite(bytes: Uint8Array, offset: number): Promise<void>;
-  /** Flushes (unless an error is on its way) and closes; safe to call twice. */
+  /** Flushes and closes (closes even when the flush fails); safe to call twice. */
   close(): Promise<void>;
 }
 

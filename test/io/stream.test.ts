@@ -73,4 +73,16 @@ describe('openSink', () => {
     expect(bytes[8 + big.length - 1]).toBe(7);
     expect(bytes.at(-1)).toBe(9);
   });
+
+  it('runs a piece\'s written callback only once its bytes are on disk', async () => {
+    const path = join(work, 'callbacks.bin');
+    const sink = await openSink(path);
+    const calls: string[] = [];
+    await sink.put(new Uint8Array(16).fill(1), () => calls.push('small'));
+    expect(calls).toEqual([]); // still gathered, not written
+    await sink.put(new Uint8Array(9 << 20).fill(2), () => calls.push(`big: ${readFileSync(path).length} bytes on disk`));
+    await sink.flush();
+    expect(calls).toEqual(['small', `big: ${16 + (9 << 20)} bytes on disk`]);
+    await sink.close();
+  });
 });
