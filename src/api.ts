@@ -99,10 +99,16 @@ export async function convert(input: string, output: string, options: ConvertOpt
   try {
     const { model, detection } = bindModel(source, options);
     // Hashed on another thread while the writer works; writers record the digest last.
-    hashing = source.files.length > 0 ? sha256FileInBackground(source.files[0]) : undefined;
+    const hashed = source.files[0];
+    hashing = hashed !== undefined ? sha256FileInBackground(hashed) : undefined;
+    // A source that cannot be read again (removed meanwhile) fails the write before its rename.
+    const digest = hashing?.digest.catch((e: Error) => {
+      throw new FormatError(source.format, { file: hashed }, `cannot read it again to hash it: ${e.message}`, { cause: e });
+    });
+    digest?.catch(() => undefined); // observed by the writer; never an unhandled rejection
     const withProvenance: CanonicalModel = {
       ...model,
-      provenance: { ...model.provenance, sourceFile: basename(input), ...(hashing ? { sourceSha256: hashing.digest } : {}) },
+      provenance: { ...model.provenance, sourceFile: basename(input), ...(digest ? { sourceSha256: digest } : {}) },
     };
     const written = await writeModel(withProvenance, output, options);
     return {
