@@ -37,3 +37,6 @@ export function giveBack(bytes: ArrayBufferView): void {
   else kept.set(b.byteLength, [b]);
   keptBytes += b.byteLength;
 }
+
+/** `takeBuffer` for `length` float32 values. */
+export const takeFloats = (length: number): Float32Array => new Float32Array(takeBuffer(length * 4).buffer);

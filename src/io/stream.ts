@@ -5,7 +5,7 @@
  * that memory stays about one batch and the disk, the reads and the conversions overlap.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { giveBack } from './pool.js';
+import { giveBack, takeFloats } from './pool.js';
 
 /** Bytes gathered per write call: the many small BN tensors cost one writev, not one write each. */
 const WRITE_CHUNK_BYTES = 8 << 20;
@@ -130,6 +130,26 @@ export function pieceOf(stored: Float32Array, owned: boolean, half: boolean, toH
   const h = toHalf(stored);
   if (owned) giveBack(stored);
   return { bytes: new Uint8Array(h.buffer, h.byteOffset, h.byteLength) };
+}
+
+/**
+ * One parameter's values as stored, as a piece to write. `store` changes the layout (undefined:
+ * stored as they are) into the array given: the array read itself when the writer owns it
+ * (CanonicalParam.freshReads), else an array from io/pool, so that no new array is faulted in;
+ * either goes back to the pool once written.
+ */
+export function storedPiece(
+  data: Float32Array,
+  owned: boolean,
+  store: ((data: Float32Array, into?: Float32Array) => Float32Array) | undefined,
+  half: boolean,
+  toHalf: (a: Float32Array) => Uint16Array,
+): Piece {
+  if (!store) return pieceOf(data, owned, half, toHalf);
+  const into = owned ? data : takeFloats(data.length);
+  const stored = store(data, into);
+  if (stored !== into) giveBack(into); // (a transform that made its own array)
+  return pieceOf(stored, stored === into, half, toHalf);
 }
 
 /** Bytes of tensors read ahead of the one being written, by default. */

@@ -12,31 +12,39 @@ export interface Transform {
   /** The stored shape that a canonical shape corresponds to. */
   storedShape(canonical: readonly number[]): number[];
   /**
-   * Stored layout -> canonical layout. With `reuse`, `data` is the caller's to overwrite: the
-   * result may be written into it (no new array).
+   * Stored layout -> canonical layout. With `into` (as long as `data`; `data` itself when the
+   * caller owns it) the result is written there and returned, instead of into a new array.
    */
-  apply(data: Float32Array, stored: readonly number[], reuse?: boolean): Float32Array;
-  /** Canonical layout -> stored layout (writers); `reuse` as for `apply`. */
-  store(data: Float32Array, canonical: readonly number[], reuse?: boolean): Float32Array;
+  apply(data: Float32Array, stored: readonly number[], into?: Float32Array): Float32Array;
+  /** Canonical layout -> stored layout (writers); `into` as for `apply`. */
+  store(data: Float32Array, canonical: readonly number[], into?: Float32Array): Float32Array;
 }
 
 export const TRANSFORMS = {
-  none: { name: 'none', storedShape: (s) => [...s], apply: (d) => d, store: (d) => d },
+  none: { name: 'none', storedShape: (s) => [...s], apply: (d, _, into) => copyInto(d, into), store: (d, _, into) => copyInto(d, into) },
   /** TF / Keras conv kernels [kh, kw, in, out]. */
   hwio: {
     name: 'hwio',
     storedShape: ([o, i, h, w]) => [h, w, i, o],
-    apply: (d, stored, reuse) => hwioToOihw(d, stored, reuse ? d : undefined),
-    store: (d, canonical, reuse) => oihwToHwio(d, canonical, reuse ? d : undefined),
+    apply: hwioToOihw,
+    store: oihwToHwio,
   },
   /** TF / Keras dense kernels [in, out]. */
   inOut: {
     name: 'inOut',
     storedShape: ([o, i]) => [i, o],
-    apply: (d, stored, reuse) => transpose2d(d, stored, reuse ? d : undefined),
-    store: (d, [o, i], reuse) => transpose2d(d, [o, i], reuse ? d : undefined),
+    apply: transpose2d,
+    store: (d, [o, i], into) => transpose2d(d, [o, i], into),
   },
 } as const satisfies Record<string, Transform>;
+
+/** `data`, or a copy of it in `into` when one is given (the layout that changes nothing). */
+function copyInto(data: Float32Array, into: Float32Array | undefined): Float32Array {
+  if (!into || into === data) return data;
+  if (into.length !== data.length) throw new RangeError(`${into.length} floats to copy ${data.length} into`);
+  into.set(data);
+  return into;
+}
 
 export type BindingSource =
   | { readonly tensor: StoredTensor; readonly transform: Transform }
@@ -97,7 +105,10 @@ export function bindTable(b: TableBinding): CanonicalModel {
     }
     // A reader that hands out a new array per read lets the layout change reuse it, and the
     // writer own the result.
-    const read = async () => transform.apply(await readFloat32(b.source, tensor), tensor.shape, tensor.freshReads === true);
+    const read = async () => {
+      const data = await readFloat32(b.source, tensor);
+      return transform.apply(data, tensor.shape, tensor.freshReads ? data : undefined);
+    };
     values.set(spec.name, tensor.freshReads ? { fresh: read } : read);
   }
   const extra = b.source.tensors.filter((t) => !used.has(t) && !b.ignored?.(t)).map((t) => t.name);

@@ -59,24 +59,34 @@ export function foldedResidualScales(graph: Graph): Map<string, number> {
   return scales;
 }
 
+/** out[i] = data[i] * factor (out may be data): one small monomorphic loop that V8 optimises well. */
+function multiplyInto(out: Float32Array, data: Float32Array, factor: number): Float32Array {
+  const n = data.length;
+  for (let i = 0; i < n; i++) out[i] = data[i] * factor;
+  return out;
+}
+
+/** out[i] = data[i] / divisor (out may be data). */
+function divideInto(out: Float32Array, data: Float32Array, divisor: number): Float32Array {
+  const n = data.length;
+  for (let i = 0; i < n; i++) out[i] = data[i] / divisor;
+  return out;
+}
+
 /** `base`, then a multiplication by `scale` (stored = scale · canonical). */
 function scaled(base: Transform, scale: number): Transform {
-  // Into `data` when `base` made a new array; otherwise into a copy (the caller's array stays).
-  const target = (data: Float32Array, given: Float32Array) => (data === given ? new Float32Array(data.length) : data);
+  // In place when `base` wrote into `into` or made a new array; the caller's array stays as it is.
+  const target = (data: Float32Array, given: Float32Array, into: Float32Array | undefined) => (into || data !== given ? data : new Float32Array(data.length));
   return {
     name: `${base.name}·${scale}`,
     storedShape: base.storedShape,
-    apply(stored, storedShape, reuse) {
-      const data = base.apply(stored, storedShape, reuse);
-      const out = reuse ? data : target(data, stored);
-      for (let i = 0; i < data.length; i++) out[i] = data[i] / scale;
-      return out;
+    apply(stored, storedShape, into) {
+      const data = base.apply(stored, storedShape, into);
+      return divideInto(target(data, stored, into), data, scale);
     },
-    store(canonical, shape, reuse) {
-      const data = base.store(canonical, shape, reuse);
-      const out = reuse ? data : target(data, canonical);
-      for (let i = 0; i < data.length; i++) out[i] = data[i] * scale;
-      return out;
+    store(canonical, shape, into) {
+      const data = base.store(canonical, shape, into);
+      return multiplyInto(target(data, canonical, into), data, scale);
     },
   };
 }

@@ -32,8 +32,7 @@ import { withUnitGamma } from '../../graphs/transforms.js';
 import { hasBackgroundClass, provenancePending, provisionalProvenance, settledProvenance, type CanonicalModel, type CanonicalParam, type SettledProvenance } from '../../model.js';
 import { bytesOf, DTYPE_SIZE, toFloat16, type DType } from '../../tensor.js';
 import { writeOutputs } from '../../io/output.js';
-import { giveBack } from '../../io/pool.js';
-import { openSink, pieceOf, readAhead, type Piece } from '../../io/stream.js';
+import { openSink, readAhead, storedPiece, type Piece } from '../../io/stream.js';
 import { DTYPE_CODE } from '../../readers/safetensors/spec.js';
 import type { Writer, WriteOptions, WriteResult } from '../types.js';
 
@@ -165,13 +164,12 @@ async function bytesFor(t: Planned): Promise<Piece> {
     }
   }
   const p = t.param!;
-  const owned = p.freshReads === true;
   const data = await p.read();
-  const stored = t.tensor.transform ? t.tensor.transform.store(data, p.shape, owned) : data;
-  if (stored.length !== sizeOf(t.tensor.shape))
-    throw new Error(`${t.tensor.name}: ${stored.length} values, stored shape [${t.tensor.shape}] needs ${sizeOf(t.tensor.shape)}`);
-  if (owned && stored !== data) giveBack(data);
-  return pieceOf(stored, owned, t.dtype === 'float16', toFloat16);
+  if (data.length !== sizeOf(t.tensor.shape))
+    throw new Error(`${t.tensor.name}: ${data.length} values, stored shape [${t.tensor.shape}] needs ${sizeOf(t.tensor.shape)}`);
+  const tr = t.tensor.transform;
+  const store = tr && tr.name !== 'none' ? (d: Float32Array, into?: Float32Array) => tr.store(d, p.shape, into) : undefined;
+  return storedPiece(data, p.freshReads === true, store, t.dtype === 'float16', toFloat16);
 }
 
 /** Writes `model` as safetensors at `outPath` (atomically; see the file comment). */

@@ -26,8 +26,7 @@ import { sizeOf } from '../../graphs/ir.js';
 import { tfjsLayerName, tfjsNaming } from '../../graphs/schemes/tfjs.js';
 import type { NamedTensor } from '../../graphs/schemes/types.js';
 import { writeOutputs } from '../../io/output.js';
-import { giveBack } from '../../io/pool.js';
-import { openSink, pieceOf, readAhead, type Sink } from '../../io/stream.js';
+import { openSink, readAhead, storedPiece, type Sink } from '../../io/stream.js';
 import { bytesOf, float16BitsToFloat32, toFloat16 } from '../../tensor.js';
 import { createModel, settledProvenance, type CanonicalModel, type ParamSource, type SettledProvenance } from '../../model.js';
 import type { Writer, WriteOptions, WriteResult } from '../types.js';
@@ -150,11 +149,9 @@ async function write(model: Parameters<Writer['write']>[0], outPath: string, opt
         const tasks = named.map((t) => async () => {
           const p = params.get(t.param!);
           if (!p) throw new Error(`the model has no parameter ${t.param}`);
-          const owned = p.freshReads === true;
-          const data = await p.read();
-          const stored = t.transform!.store(data, p.shape, owned);
-          if (owned && stored !== data) giveBack(data);
-          return pieceOf(stored, owned, half, toFloat16);
+          const tr = t.transform!;
+          const store = tr.name === 'none' ? undefined : (d: Float32Array, into?: Float32Array) => tr.store(d, p.shape, into);
+          return storedPiece(await p.read(), p.freshReads === true, store, half, toFloat16);
         });
         options.onProgress?.(0, named.length);
         let done = 0;
@@ -250,7 +247,7 @@ export function tfjsFloat16Model(model: CanonicalModel): CanonicalModel {
       const h = toFloat16(stored);
       const rounded = new Float32Array(h.length);
       for (let i = 0; i < h.length; i++) rounded[i] = float16BitsToFloat32(h[i]);
-      return t.transform!.apply(rounded, t.shape, true);
+      return t.transform!.apply(rounded, t.shape, rounded);
     });
   }
   return createModel(model.graph, values, model.provenance);
