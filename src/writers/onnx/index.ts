@@ -189,6 +189,7 @@ async function streamModel(s: {
 }): Promise<number> {
   const file = await openSink(s.file);
   let data: Sink | undefined;
+  let failed = false;
   try {
     if (s.data !== undefined) data = await openSink(s.data);
     await file.put(s.encoded.head);
@@ -210,9 +211,14 @@ async function streamModel(s: {
     const written = await file.flush();
     if (written !== s.encoded.size) throw new Error(`onnx writer: wrote ${written} bytes, the framing says ${s.encoded.size}`);
     return written + (data ? await data.flush() : 0);
+  } catch (e) {
+    failed = true;
+    throw e;
   } finally {
-    await file.close();
-    await data?.close();
+    // Both files closed whatever happens; a failing close is the error unless one is on its way.
+    const closed = await Promise.allSettled([file.close(), data?.close()]);
+    const closeError = closed.find((r) => r.status === 'rejected');
+    if (closeError && !failed) throw closeError.reason;
   }
 }
 
