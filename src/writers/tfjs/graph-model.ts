@@ -270,25 +270,10 @@ export function graphModelPlan(model: CanonicalModel, options: WriteOptions): Tf
   return {
     named,
     constants: topo.constants,
-    modelJson: (weightsManifest, provenance) => ({
-      format: 'graph-model',
-      generatedBy: 'weightport',
-      convertedBy: 'weightport',
-      signature: topo.signature,
-      modelTopology: topo.modelTopology,
-      weightsManifest,
-      userDefinedMetadata: {
-        weightport: {
-          arch: graph.arch,
-          options: graph.options,
-          naming: 'tfjs',
-          residualScaleFolded: true,
-          input: { node: tfjsLayerName(graph.input.name), layout: 'NHWC', range: [-1, 1] },
-          outputs: topo.outputs,
-          ...(topo.blocks.length ? { blocks: topo.blocks } : {}),
-          provenance,
-        },
-      },
-    }),
+    format: 'graph-model',
+    topology: { signature: topo.signature, modelTopology: topo.modelTopology },
+    input: { node: tfjsLayerName(graph.input.name) },
+    outputs: topo.outputs,
+    blocks: topo.blocks,
   };
 }

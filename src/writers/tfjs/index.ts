@@ -54,8 +54,36 @@ export interface TfjsPlan {
   readonly named: readonly NamedTensor[];
   /** int32 operands (graph-model axes and shapes), stored after the parameters. */
   readonly constants: readonly { readonly name: string; readonly shape: readonly number[]; readonly data: Int32Array }[];
-  /** model.json, given its weightsManifest. */
-  modelJson(weightsManifest: { paths: string[]; weights: TfjsWeightEntry[] }[], provenance: SettledProvenance): object;
+  /** model.json's format and the fields that describe the model (`modelTopology`, a graph-model's `signature`). */
+  readonly format: 'layers-model' | 'graph-model';
+  readonly topology: Readonly<Record<string, unknown>>;
+  /** What userDefinedMetadata.weightport says of the input, the outputs and the blocks. */
+  readonly input: Readonly<Record<string, unknown>>;
+  readonly outputs: readonly unknown[];
+  readonly blocks: readonly unknown[];
+}
+
+/** model.json: the plan's own fields, the weights manifest and weightport's metadata. */
+function modelJson(plan: TfjsPlan, graph: CanonicalModel['graph'], weightsManifest: { paths: string[]; weights: TfjsWeightEntry[] }[], provenance: SettledProvenance): object {
+  return {
+    format: plan.format,
+    generatedBy: 'weightport',
+    convertedBy: 'weightport',
+    weightsManifest,
+    ...plan.topology,
+    userDefinedMetadata: {
+      weightport: {
+        arch: graph.arch,
+        options: graph.options,
+        naming: 'tfjs',
+        residualScaleFolded: true,
+        input: { ...plan.input, layout: 'NHWC', range: [-1, 1] },
+        outputs: plan.outputs,
+        ...(plan.blocks.length ? { blocks: plan.blocks } : {}),
+        provenance,
+      },
+    },
+  };
 }
 
 /**
@@ -175,7 +203,7 @@ async function write(model: Parameters<Writer['write']>[0], outPath: string, opt
       ];
       const manifest = [{ paths: shards, weights }];
       // Last: the provenance may still be being computed (the source's SHA-256).
-      await writeFile(tmp(join(dir, MODEL_JSON)), JSON.stringify(plan.modelJson(manifest, await settledProvenance(model.provenance))));
+      await writeFile(tmp(join(dir, MODEL_JSON)), JSON.stringify(modelJson(plan, model.graph, manifest, await settledProvenance(model.provenance))));
     });
   } catch (e) {
     if (created) await rmdir(dir).catch(() => undefined);
@@ -209,25 +237,11 @@ function layersModelPlan(model: CanonicalModel, options: WriteOptions): TfjsPlan
   return {
     named,
     constants: [],
-    modelJson: (weightsManifest, provenance) => ({
-      format: 'layers-model',
-      generatedBy: 'weightport',
-      convertedBy: 'weightport',
-      weightsManifest,
-      modelTopology: topology.modelTopology,
-      userDefinedMetadata: {
-        weightport: {
-          arch: graph.arch,
-          options: graph.options,
-          naming: 'tfjs',
-          residualScaleFolded: true,
-          input: { layer: tfjsLayerName(graph.input.name), layout: 'NHWC', range: [-1, 1] },
-          outputs: topology.outputs,
-          ...(topology.blocks.length ? { blocks: topology.blocks } : {}),
-          provenance,
-        },
-      },
-    }),
+    format: 'layers-model',
+    topology: { modelTopology: topology.modelTopology },
+    input: { layer: tfjsLayerName(graph.input.name) },
+    outputs: topology.outputs,
+    blocks: topology.blocks,
   };
 }
 
