@@ -27,10 +27,12 @@ interface ModelJson {
   format?: string;
   generatedBy?: string;
   convertedBy?: string | null;
+  /** A graph-model's inputs and outputs. */
+  signature?: object;
   userDefinedMetadata?: { [key: string]: object };
 }
 
-/** An IOHandler over a local model folder. */
+/** An IOHandler over a local model folder (layers-model or graph-model), as tfjs's http loader would give it. */
 export async function folderHandler(dir: string): Promise<import('@tensorflow/tfjs').io.IOHandler> {
   const json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as ModelJson;
   return {
@@ -48,6 +50,7 @@ export async function folderHandler(dir: string): Promise<import('@tensorflow/tf
         format: json.format,
         generatedBy: json.generatedBy,
         convertedBy: json.convertedBy,
+        signature: json.signature,
         userDefinedMetadata: json.userDefinedMetadata,
       };
     },

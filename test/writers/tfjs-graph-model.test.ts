@@ -9,7 +9,7 @@
  * parity check.
  */
 import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,13 +22,14 @@ import { foldBatchNorm, withSoftmax } from '../../src/graphs/transforms.js';
 import { tfjsNaming } from '../../src/graphs/schemes/tfjs.js';
 import { readNpy, writeNpy } from '../../src/io/npy.js';
 import { createModel, readAll, type CanonicalModel } from '../../src/model.js';
-import { defaultInput, nchwToNhwc } from '../../src/parity/input.js';
 import { runOnnx } from '../../src/parity/ort.js';
 import { WRITERS } from '../../src/writers/index.js';
 import { tfjsFloat16Model, tfjsWriter } from '../../src/writers/tfjs/index.js';
 import { runCli } from '../helpers/cli.js';
+import { nchwToNhwc } from '../../src/parity/input.js';
+import { expectNotDegenerate, input, maxAbs, topK } from '../helpers/outputs.js';
 import { cacheDir, python } from '../helpers/python.js';
-import { tfjsWasm } from '../helpers/tfjs.js';
+import { folderHandler, tfjsWasm } from '../helpers/tfjs.js';
 import { browserAvailable, predictInBrowser } from '../helpers/browser.js';
 
 const ARCHS: readonly Arch[] = ['inception_v4', 'inception_resnet_v2'];
@@ -43,30 +44,6 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'wp-tfjs-graph-'));
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-const input = (size = 299) => {
-  const x = defaultInput(size);
-  return { nchw: x, nhwc: nchwToNhwc(x.data, x.dims), shape: [1, size, size, 3] as const };
-};
-const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
-const topK = (a: ArrayLike<number>, k = 5): number[] =>
-  Array.from(a, (v, i) => [v, i] as const)
-    .sort((x, y) => y[0] - x[0])
-    .slice(0, k)
-    .map(([, i]) => i);
-function expectNotDegenerate(logits: ArrayLike<number>): void {
-  const v = Array.from(logits);
-  const mean = v.reduce((s, x) => s + x, 0) / v.length;
-  const std = Math.sqrt(v.reduce((s, x) => s + (x - mean) ** 2, 0) / v.length);
-  expect(std).toBeGreaterThan(0.5);
-  expect(new Set(topK(v).map((i) => v[i])).size).toBe(5);
-  expect(v.every(Number.isFinite)).toBe(true);
-}
 
 const thinModel = (arch: Arch, opts: { aux?: boolean; seed?: number } = {}): CanonicalModel =>
   seededModel(buildGraph(arch, { widthDivisor: 16, aux: opts.aux ?? true }), { seed: opts.seed ?? 11 });
@@ -86,25 +63,7 @@ const modelJson = (dir: string): ModelJson => JSON.parse(readFileSync(join(dir, 
  */
 async function executeFolder(dir: string, x: Float32Array, shape: readonly number[], outputs?: string[]) {
   const tf = await tfjsWasm();
-  const json = modelJson(dir);
-  const handler = {
-    async load() {
-      const weightData: ArrayBuffer[] = [];
-      for (const g of json.weightsManifest)
-        for (const p of g.paths) {
-          const b = await readFile(join(dir, p));
-          weightData.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
-        }
-      return {
-        format: json.format,
-        modelTopology: json.modelTopology,
-        signature: json.signature,
-        userDefinedMetadata: json.userDefinedMetadata as unknown as { [key: string]: object },
-        weightSpecs: json.weightsManifest.flatMap((g) => g.weights) as import('@tensorflow/tfjs').io.WeightsManifestEntry[],
-        weightData,
-      };
-    },
-  };
+  const handler = await folderHandler(dir);
   const t0 = performance.now();
   const model = await tf.loadGraphModel(handler);
   const t1 = performance.now();

@@ -14,10 +14,10 @@ import { tfjsLayerName } from '../../src/graphs/schemes/tfjs.js';
 import { readNpy, writeNpy } from '../../src/io/npy.js';
 import { createModel, type CanonicalModel } from '../../src/model.js';
 import { runOnnx } from '../../src/parity/ort.js';
-import { defaultInput, nchwToNhwc } from '../../src/parity/input.js';
 import { OutputError } from '../../src/errors.js';
 import { WRITERS } from '../../src/writers/index.js';
 import { DEFAULT_SHARD_BYTES, tfjsFloat16Model, tfjsWriter } from '../../src/writers/tfjs/index.js';
+import { expectNotDegenerate, input, maxAbs, topK } from '../helpers/outputs.js';
 import { cacheDir, python } from '../helpers/python.js';
 import { predictFolder, tfjsWasm } from '../helpers/tfjs.js';
 import { browserAvailable, predictInBrowser } from '../helpers/browser.js';
@@ -37,33 +37,6 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'wp-tfjs-'));
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-const input = (size = 299) => {
-  const x = defaultInput(size);
-  return { nchw: x, nhwc: nchwToNhwc(x.data, x.dims), shape: [1, size, size, 3] as const };
-};
-
-const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
-const topK = (a: ArrayLike<number>, k = 5): number[] =>
-  Array.from(a, (v, i) => [v, i] as const)
-    .sort((x, y) => y[0] - x[0])
-    .slice(0, k)
-    .map(([, i]) => i);
-/** Logits with a spread and five distinct leaders: not a constant or collapsed output. */
-function expectNotDegenerate(logits: ArrayLike<number>): void {
-  const v = Array.from(logits);
-  const mean = v.reduce((s, x) => s + x, 0) / v.length;
-  const std = Math.sqrt(v.reduce((s, x) => s + (x - mean) ** 2, 0) / v.length);
-  expect(std).toBeGreaterThan(0.5);
-  const top = topK(v).map((i) => v[i]);
-  expect(new Set(top).size).toBe(5);
-  expect(v.every(Number.isFinite)).toBe(true);
-}
 
 const thinModel = (arch: Arch, opts: { aux?: boolean; seed?: number } = {}): CanonicalModel =>
   seededModel(buildGraph(arch, { widthDivisor: 16, aux: opts.aux ?? true }), { seed: opts.seed ?? 11 });
