@@ -23,8 +23,11 @@ function viaWasm(src: Float32Array, rows: number, cols: number, kr: number, kc: 
   return wasmEnabled && rows * cols === src.length ? wasmTranspose(src, rows, cols, kr, kc, into) : undefined;
 }
 
-/** `result` in `into` when one is given (the JS loops always make a new array). */
-function placed(result: Float32Array, into: Float32Array | undefined): Float32Array {
+/**
+ * `result`, or a copy of it in `into` when one is given (the JS loops always make a new array; the
+ * layout that changes nothing is this alone).
+ */
+export function placed(result: Float32Array, into: Float32Array | undefined): Float32Array {
   if (!into || into === result) return result;
   if (into.length !== result.length) throw new RangeError(`${into.length} floats to write ${result.length} into`);
   into.set(result);

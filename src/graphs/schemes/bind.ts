@@ -1,7 +1,7 @@
 /** Table-driven binding: canonical parameter -> stored tensor + named transform, with exact reports. */
 import { SchemeError, FormatError, type ShapeMismatch } from '../../errors.js';
 import { graphParams, sizeOf, type Graph, type ParamSpec } from '../ir.js';
-import { hwioToOihw, oihwToHwio, transpose2d } from '../layout.js';
+import { hwioToOihw, oihwToHwio, placed, transpose2d } from '../layout.js';
 import { bytesToFloat32 } from '../../tensor.js';
 import { createModel, type CanonicalModel, type ParamSource, type Provenance } from '../../model.js';
 import type { SourceModel, StoredTensor } from '../../readers/types.js';
@@ -21,7 +21,7 @@ export interface Transform {
 }
 
 export const TRANSFORMS = {
-  none: { name: 'none', storedShape: (s) => [...s], apply: (d, _, into) => copyInto(d, into), store: (d, _, into) => copyInto(d, into) },
+  none: { name: 'none', storedShape: (s) => [...s], apply: (d, _, into) => placed(d, into), store: (d, _, into) => placed(d, into) },
   /** TF / Keras conv kernels [kh, kw, in, out]. */
   hwio: {
     name: 'hwio',
@@ -37,14 +37,6 @@ export const TRANSFORMS = {
     store: (d, [o, i], into) => transpose2d(d, [o, i], into),
   },
 } as const satisfies Record<string, Transform>;
-
-/** `data`, or a copy of it in `into` when one is given (the layout that changes nothing). */
-function copyInto(data: Float32Array, into: Float32Array | undefined): Float32Array {
-  if (!into || into === data) return data;
-  if (into.length !== data.length) throw new RangeError(`${into.length} floats to copy ${data.length} into`);
-  into.set(data);
-  return into;
-}
 
 export type BindingSource =
   | { readonly tensor: StoredTensor; readonly transform: Transform }
