@@ -266,7 +266,7 @@ describe('tfjs graph-model: in a real browser (Chromium, tfjs from its bundle)',
 });
 
 describe('tfjs graph-model: in TensorFlow itself', () => {
-  it.skipIf(!py.ok)(`TensorFlow imports the GraphDef (Consts from the shards) and computes what tfjs computes, float16 and explicit pads too ${py.reason}`, async () => {
+  it.skipIf(!py.ok)(`TensorFlow imports the GraphDef (Consts from the shards) and computes what tfjs computes, float16 and explicit pads too${py.ok ? '' : ` (skipped: ${py.reason})`}`, async () => {
     const x = input();
     const inNpy = join(work, 'input-nhwc.npy');
     await writeNpy(inNpy, x.nhwc, x.shape);
