@@ -4,16 +4,15 @@ import { FormatError, SchemeError, UsageError } from './errors.js';
 import type { Arch } from './graphs/ir.js';
 import { SCHEME_LIST, type BindOptions, type Detection, type SchemeName } from './graphs/schemes/index.js';
 import { withClasses, withSoftmax } from './graphs/transforms.js';
-import { sha256FileInBackground, type BackgroundHash } from './io/hash.js';
+import { startBackgroundChecks } from './io/background.js';
 import { probePath } from './io/probe.js';
 import type { CanonicalModel } from './model.js';
-import { READERS, type FormatName, type SourceModel } from './readers/index.js';
+import { READERS, type FormatName, type ReadOptions, type SourceModel } from './readers/index.js';
 import { WRITERS, type TargetFormat, type WriteOptions, type WriteResult } from './writers/index.js';
 
-export interface ReadModelOptions {
+export interface ReadModelOptions extends ReadOptions {
   /** Source format; default `auto` (recognised from the bytes, the name only breaks ties). */
   readonly from?: FormatName | 'auto';
-  readonly verify?: boolean;
 }
 
 /** Opens a model file (or folder, or checkpoint prefix) with the reader for its format. */
@@ -22,13 +21,13 @@ export async function readModel(path: string, options: ReadModelOptions = {}): P
   if (from !== 'auto') {
     const reader = READERS.find((r) => r.format === from);
     if (!reader) throw new UsageError(`no reader for '${from}' yet (available: ${READERS.map((r) => r.format).join(', ') || 'none'})`);
-    return reader.open(path, { verify: options.verify });
+    return reader.open(path, { verify: options.verify, checks: options.checks });
   }
   const probe = await probePath(path);
   const reader = READERS.find((r) => r.match(probe));
   if (!reader)
     throw new FormatError('input', { file: path }, `not a format this tool reads (${READERS.map((r) => r.format).join(', ') || 'no readers registered'})`);
-  return reader.open(path, { verify: options.verify });
+  return reader.open(path, { verify: options.verify, checks: options.checks });
 }
 
 export interface DetectOptions extends BindOptions {
@@ -92,33 +91,37 @@ export interface ConvertResult {
   readonly written: WriteResult;
 }
 
-/** read -> bind -> write, with the source's provenance recorded in the output. */
+/**
+ * read -> bind -> write, with the source's provenance recorded in the output. The source's SHA-256
+ * and the checksums its reader can defer are computed on another thread while the writer works;
+ * the output is renamed into place only once they have passed.
+ */
 export async function convert(input: string, output: string, options: ConvertOptions): Promise<ConvertResult> {
-  const source = await readModel(input, options);
-  let hashing: BackgroundHash | undefined;
+  const checks = startBackgroundChecks();
+  let source: SourceModel | undefined;
   try {
-    const { model, detection } = bindModel(source, options);
-    // Hashed on another thread while the writer works; writers record the digest last.
-    const hashed = source.files[0];
-    hashing = hashed !== undefined ? sha256FileInBackground(hashed) : undefined;
+    source = await readModel(input, { ...options, checks: options.verify === false ? undefined : checks });
+    const { format, files } = source;
+    const hashed = files[0];
     // A source that cannot be read again (removed meanwhile) fails the write before its rename.
-    const digest = hashing?.digest.catch((e: Error) => {
-      throw new FormatError(source.format, { file: hashed }, `cannot read it again to hash it: ${e.message}`, { cause: e });
+    const digest = hashed === undefined ? undefined : checks.sha256(hashed).catch((e: Error) => {
+      throw new FormatError(format, { file: hashed }, `cannot read it again to hash it: ${e.message}`, { cause: e });
     });
     digest?.catch(() => undefined); // observed by the writer; never an unhandled rejection
+    const { model, detection } = bindModel(source, options);
     const withProvenance: CanonicalModel = {
       ...model,
       provenance: { ...model.provenance, sourceFile: basename(input), ...(digest ? { sourceSha256: digest } : {}) },
     };
-    const written = await writeModel(withProvenance, output, options);
+    const written = await writeModel(withProvenance, output, { ...options, beforeCommit: () => checks.settle() });
     return {
-      source: { format: source.format, files: source.files, tensors: source.tensors.length },
+      source: { format, files, tensors: source.tensors.length },
       detection,
       arch: model.graph.arch,
       written,
     };
   } finally {
-    await hashing?.stop();
-    await source.close();
+    await checks.stop();
+    await source?.close();
   }
 }

@@ -58,12 +58,13 @@ async function replace(from: string, target: string, aside: string): Promise<voi
 }
 
 /**
- * Runs `fill` with a temporary path for each target, then renames them all into place. The
- * targets are checked first (checkOutput); on any error the temporary files are removed.
+ * Runs `fill` with a temporary path for each target, awaits `beforeCommit`, then renames them all
+ * into place. The targets are checked first (checkOutput); on any error the temporary files are
+ * removed.
  */
 export async function writeOutputs<T>(
   targets: readonly string[],
-  options: { force?: boolean },
+  options: { force?: boolean; beforeCommit?: () => Promise<void> },
   fill: (tmp: (target: string) => string) => Promise<T>,
 ): Promise<T> {
   for (const t of targets) await checkOutput(t, options.force);
@@ -76,6 +77,7 @@ export async function writeOutputs<T>(
   };
   try {
     const result = await fill(tmp);
+    await options.beforeCommit?.();
     for (const [target, path] of tmpOf) await replace(path, target, `${join(dirname(target), `.${basename(target)}`)}${suffix}.old`);
     return result;
   } catch (e) {

@@ -1,4 +1,5 @@
 /** What every reader returns: the stored tensors, as stored, read lazily. Readers know nothing of Inception. */
+import type { BackgroundChecks } from '../io/background.js';
 import type { DType } from '../tensor.js';
 
 export const FORMATS = ['keras', 'tf', 'onnx', 'safetensors', 'tfjs'] as const;
@@ -56,6 +57,12 @@ export interface Probe {
 export interface ReadOptions {
   /** Verify stored checksums where the format has them. Default true. */
   readonly verify?: boolean;
+  /**
+   * Verify them on this worker instead, beside the conversion (TensorFlow checkpoints' CRC32C):
+   * a read then returns before its bytes are checked, and the caller must await
+   * `checks.settle()` before it trusts what it read (api.convert does, before committing).
+   */
+  readonly checks?: BackgroundChecks;
 }
 
 export interface Reader {

@@ -38,6 +38,11 @@ export interface WriteOptions {
   readonly exposeBlocks?: boolean;
   /** Progress callback: parameters done out of total. */
   readonly onProgress?: (done: number, total: number) => void;
+  /**
+   * Awaited once every file is written, before any is renamed into place: a rejection fails the
+   * write and leaves nothing (api.convert waits here for checksums verified in the background).
+   */
+  readonly beforeCommit?: () => Promise<void>;
 }
 
 export interface WriteResult {

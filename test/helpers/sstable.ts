@@ -3,7 +3,7 @@
  * tests of the reader (bad dtypes, offsets past the end, Snappy blocks). Written from the format
  * description in src/readers/tf-checkpoint/sstable.ts; the real producer's files are the fixtures.
  */
-import { crc32c, maskCrc } from '../../src/readers/tf-checkpoint/crc32c.js';
+import { crc32c, maskCrc } from '../../src/io/crc32c.js';
 
 export function varint(n: number | bigint): number[] {
   let v = BigInt.asUintN(64, BigInt(n));

@@ -4,14 +4,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 
-vi.mock('../../src/io/hash.js', async (original) => ({
-  ...(await original<typeof import('../../src/io/hash.js')>()),
-  sha256FileInBackground: () => {
-    const digest = Promise.reject(Object.assign(new Error("ENOENT: no such file or directory, open 'gone'"), { code: 'ENOENT' }));
-    digest.catch(() => undefined);
-    return { digest, stop: async () => {} };
-  },
-}));
+// the real background checks, but hashing fails as for a file removed meanwhile
+vi.mock('../../src/io/background.js', async (original) => {
+  const real = await original<typeof import('../../src/io/background.js')>();
+  return {
+    ...real,
+    startBackgroundChecks: () => {
+      const checks = real.startBackgroundChecks();
+      return { ...checks, sha256: () => checks.sha256('/nonexistent/gone') };
+    },
+  };
+});
 
 const { convert, writeModel } = await import('../../src/api.js');
 const { FormatError } = await import('../../src/errors.js');

@@ -15,7 +15,7 @@ import { readNpy } from '../../src/io/npy.js';
 import { defaultInput } from '../../src/parity/input.js';
 import { runOnnx } from '../../src/parity/ort.js';
 import { READERS } from '../../src/readers/index.js';
-import { crc32c, crc32cExtend, maskCrc, unmaskCrc } from '../../src/readers/tf-checkpoint/crc32c.js';
+import { crc32c, crc32cExtend, maskCrc, unmaskCrc } from '../../src/io/crc32c.js';
 import { memoryFile } from '../../src/readers/tf-checkpoint/file.js';
 import { tfCheckpointReader } from '../../src/readers/tf-checkpoint/index.js';
 import { decodeSavedTensorSlices } from '../../src/readers/tf-checkpoint/protos.js';
@@ -403,6 +403,18 @@ const V4_STEM = await (async () => {
   return { file: t.file!, offset: t.offset! };
 })();
 
+/** A byte in the middle of the largest tensor's values in the committed thin IRv2 V1 file. */
+const IRV2_V1_VALUE_AT = await (async () => {
+  const m = await readModel(join(IRV2.dir, KIND_PATH.v1), { from: 'tf' });
+  const big = m.tensors.reduce((a, b) => (b.byteLength > a.byteLength ? b : a));
+  const bytes = await big.read();
+  await m.close();
+  const middle = Math.floor(bytes.length / 2);
+  const at = readFileSync(join(IRV2.dir, KIND_PATH.v1)).indexOf(Buffer.from(bytes.subarray(middle, middle + 32)));
+  if (at < 0) throw new Error('the tensor values are not stored raw');
+  return at + 16;
+})();
+
 describe('bad input: a typed error naming file, tensor and byte offset; exit code 3; no output', () => {
   const cases: [string, () => string, RegExp][] = [
     ['bad footer magic', () => {
@@ -415,6 +427,11 @@ describe('bad input: a typed error naming file, tensor and byte offset; exit cod
       flip(join(dir, 'v1/model.ckpt'), 300);
       return join(dir, 'v1/model.ckpt');
     }, /model\.ckpt, (tensor '[^']+', )?byte \d+: block CRC32C mismatch/],
+    ['a flipped bit in the values of a tensor (V1): the block decodes, its CRC (checked beside the conversion) fails', () => {
+      const dir = copyOf(IRV2, 'valuecrc');
+      flip(join(dir, 'v1/model.ckpt'), IRV2_V1_VALUE_AT, 0x10);
+      return join(dir, 'v1/model.ckpt');
+    }, /model\.ckpt, tensor '[^']+', byte \d+: block CRC32C mismatch/],
     ['a tensor whose CRC does not match (V2)', () => {
       const dir = copyOf(V4, 'datacrc');
       // a byte inside a tensor of the network (a left-out tensor is never read)
@@ -460,7 +477,7 @@ describe('bad input: a typed error naming file, tensor and byte offset; exit cod
   });
 
   it('each is a FormatError in the library too', async () => {
-    const input = cases[8][1]();
+    const input = cases[9][1]();
     const err = await readModel(input, { from: 'tf' }).catch((e) => e);
     expect(err).toBeInstanceOf(FormatError);
     expect(err).toMatchObject({ code: 3, tensor: 'names' });

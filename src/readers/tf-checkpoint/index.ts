@@ -45,8 +45,8 @@ function match(p: Probe): boolean {
   return looksLikeV1(p.head);
 }
 
-async function openV2(path: string, prefix: string, kind: 'V2' | 'SavedModel', verify: boolean): Promise<SourceModel> {
-  const bundle = await openBundle(prefix, { verify });
+async function openV2(path: string, prefix: string, kind: 'V2' | 'SavedModel', options: ReadOptions): Promise<SourceModel> {
+  const bundle = await openBundle(prefix, options);
   try {
     const rename = await objectGraphNames(bundle);
     const tensors: StoredTensor[] = [];
@@ -78,23 +78,22 @@ async function openV2(path: string, prefix: string, kind: 'V2' | 'SavedModel', v
 }
 
 async function open(path: string, options: ReadOptions = {}): Promise<SourceModel> {
-  const verify = options.verify ?? true;
   const info = await stat(path).catch(() => undefined);
   if (info?.isDirectory()) {
     const prefix = savedModelPrefix(path);
     if (!(await exists(`${prefix}.index`)))
       throw new FormatError(FORMAT, { file: path }, 'a folder, but not a SavedModel with variables/variables.index');
-    return openV2(path, prefix, 'SavedModel', verify);
+    return openV2(path, prefix, 'SavedModel', options);
   }
-  if (path.endsWith('.index')) return openV2(path, path.slice(0, -'.index'.length), 'V2', verify);
-  if (DATA_SUFFIX.test(path)) return openV2(path, path.replace(DATA_SUFFIX, ''), 'V2', verify);
+  if (path.endsWith('.index')) return openV2(path, path.slice(0, -'.index'.length), 'V2', options);
+  if (DATA_SUFFIX.test(path)) return openV2(path, path.replace(DATA_SUFFIX, ''), 'V2', options);
   if (!info) {
-    if (await exists(`${path}.index`)) return openV2(path, path, 'V2', verify);
+    if (await exists(`${path}.index`)) return openV2(path, path, 'V2', options);
     throw new FormatError(FORMAT, { file: path }, `no such file, and no ${basename(path)}.index beside it`);
   }
   // a single file: a V1 checkpoint, unless a V2 index sits beside it under this prefix
-  if (await exists(`${path}.index`)) return openV2(path, path, 'V2', verify);
-  const v1 = await openV1(path, { verify });
+  if (await exists(`${path}.index`)) return openV2(path, path, 'V2', options);
+  const v1 = await openV1(path, options);
   return {
     format: FORMAT,
     path,

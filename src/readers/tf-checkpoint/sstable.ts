@@ -16,7 +16,8 @@
  *   the block's handle.
  */
 import { FormatError } from '../../errors.js';
-import { crc32cExtend, unmaskCrc } from './crc32c.js';
+import { checkCrc32c, type BackgroundChecks } from '../../io/background.js';
+import { unmaskCrc } from '../../io/crc32c.js';
 import { FORMAT, type RangeFile } from './file.js';
 import { SnappyError, snappyDecompress } from './snappy.js';
 
@@ -121,6 +122,8 @@ export function compareKeys(a: Uint8Array, b: Uint8Array): number {
 export interface TableOptions {
   /** Check block CRCs. Default true. */
   readonly verify?: boolean;
+  /** Check the data blocks' CRCs on this worker (ReadOptions.checks); the index block's here. */
+  readonly checks?: BackgroundChecks;
   /** What the table is, for messages (`index file`, `V1 checkpoint`). */
   readonly what?: string;
 }
@@ -135,6 +138,11 @@ export interface Table {
   readonly index: readonly IndexEntry[];
   /** Reads, checks and decompresses one block, and decodes its entries. */
   readBlock(handle: BlockHandle, tensor?: string): Promise<Entry[]>;
+  /**
+   * Checks a block's CRC now, whatever `checks` says: for a value that fails to decode, so that
+   * corruption is reported as such, not as the decoding error it caused.
+   */
+  checkBlockNow(handle: BlockHandle, tensor?: string): Promise<void>;
   /** The value of `key`, or undefined; reads one data block. */
   get(key: Uint8Array, tensor?: string): Promise<{ value: Uint8Array; block: BlockHandle } | undefined>;
   /** Every entry in key order (reads every block). */
@@ -164,48 +172,62 @@ export async function openTable(file: RangeFile, options: TableOptions = {}): Pr
 
   // the last few blocks decoded: small tensors share blocks, and are read one after another
   const cache = new Map<number, Promise<Entry[]>>();
-  function readBlock(handle: BlockHandle, tensor?: string): Promise<Entry[]> {
+  function readBlock(handle: BlockHandle, tensor?: string, deferCheck = true): Promise<Entry[]> {
     const hit = cache.get(handle.offset);
     if (hit) return hit;
-    const p = readBlockUncached(handle, tensor);
+    const p = readBlockUncached(handle, tensor, deferCheck ? options.checks : undefined);
     cache.set(handle.offset, p);
     p.catch(() => cache.delete(handle.offset));
     if (cache.size > CACHED_BLOCKS) cache.delete(cache.keys().next().value!);
     return p;
   }
 
-  async function readBlockUncached(handle: BlockHandle, tensor?: string): Promise<Entry[]> {
+  async function readRaw(handle: BlockHandle, tensor?: string): Promise<Uint8Array> {
     if (handle.offset + handle.size + BLOCK_TRAILER_BYTES > footerAt)
       throw fail(handle.offset, `block of ${handle.size} bytes at ${handle.offset} runs past the data (ends at ${footerAt})`, tensor);
-    const raw = await file.read(handle.offset, handle.size + BLOCK_TRAILER_BYTES, tensor);
+    return file.read(handle.offset, handle.size + BLOCK_TRAILER_BYTES, tensor);
+  }
+
+  /** Checks the CRC of a block read raw (contents, type byte, masked CRC): now, or on `checks`. */
+  function checkBlock(handle: BlockHandle, raw: Uint8Array, tensor: string | undefined, checks: BackgroundChecks | undefined): void {
+    const stored = unmaskCrc(new DataView(raw.buffer, raw.byteOffset + handle.size + 1, 4).getUint32(0, true));
+    checkCrc32c(checks, { path: file.path, offset: handle.offset, bytes: raw.subarray(0, handle.size + 1) }, stored, (found) =>
+      typeof found === 'number'
+        ? fail(handle.offset, `block CRC32C mismatch (stored 0x${stored.toString(16)}, computed 0x${found.toString(16)}): the file is corrupt`, tensor)
+        : fail(handle.offset, `cannot read the block again to check its CRC32C: ${found.message}`, tensor, found),
+    );
+  }
+
+  async function readBlockUncached(handle: BlockHandle, tensor: string | undefined, checks: BackgroundChecks | undefined): Promise<Entry[]> {
+    const raw = await readRaw(handle, tensor);
     const type = raw[handle.size];
-    if (verify) {
-      const stored = unmaskCrc(new DataView(raw.buffer, raw.byteOffset + handle.size + 1, 4).getUint32(0, true));
-      const actual = crc32cExtend(0, raw.subarray(0, handle.size + 1));
-      if (stored !== actual)
-        throw fail(handle.offset, `block CRC32C mismatch (stored 0x${stored.toString(16)}, computed 0x${actual.toString(16)}): the file is corrupt`, tensor);
-    }
+    if (verify) checkBlock(handle, raw, tensor, checks);
+    // a block whose check was deferred and that does not decode: corrupt, if its CRC says so
+    const failNow = (e: FormatError): FormatError => {
+      if (verify && checks) checkBlock(handle, raw, tensor, undefined);
+      return e;
+    };
     let contents = raw.subarray(0, handle.size);
     if (type === SNAPPY_COMPRESSION) {
       try {
         contents = snappyDecompress(contents);
       } catch (e) {
-        if (e instanceof SnappyError) throw fail(handle.offset + e.at, `Snappy block: ${e.message}`, tensor);
+        if (e instanceof SnappyError) throw failNow(fail(handle.offset + e.at, `Snappy block: ${e.message}`, tensor));
         throw e;
       }
-    } else if (type !== NO_COMPRESSION) throw fail(handle.offset + handle.size, `unknown block compression type ${type}`, tensor);
+    } else if (type !== NO_COMPRESSION) throw failNow(fail(handle.offset + handle.size, `unknown block compression type ${type}`, tensor));
     try {
       return blockEntries(contents);
     } catch (e) {
       // offsets inside a compressed block are offsets in its decompressed contents; name the block
       if (e instanceof DecodeError)
-        throw fail(type === NO_COMPRESSION ? handle.offset + e.at : handle.offset, `block at ${handle.offset}: ${e.message}`, tensor);
+        throw failNow(fail(type === NO_COMPRESSION ? handle.offset + e.at : handle.offset, `block at ${handle.offset}: ${e.message}`, tensor));
       throw e;
     }
   }
 
   const index: IndexEntry[] = [];
-  for (const e of await readBlock(indexHandle)) {
+  for (const e of await readBlock(indexHandle, undefined, false)) {
     let handle: BlockHandle;
     try {
       handle = readHandle(e.value, 0, e.value.length)[0];
@@ -220,6 +242,9 @@ export async function openTable(file: RangeFile, options: TableOptions = {}): Pr
     file,
     index,
     readBlock,
+    async checkBlockNow(handle, tensor) {
+      if (verify) checkBlock(handle, await readRaw(handle, tensor), tensor, undefined);
+    },
     async get(key, tensor) {
       // the first block whose separator is >= key
       let lo = 0;

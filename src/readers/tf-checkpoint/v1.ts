@@ -8,7 +8,7 @@
  */
 import { FormatError } from '../../errors.js';
 import { DTYPE_SIZE } from '../../tensor.js';
-import type { StoredTensor } from '../types.js';
+import type { ReadOptions, StoredTensor } from '../types.js';
 import { FORMAT, openRangeFile, type RangeFile } from './file.js';
 import { decodeSavedTensorSlices, dtypeName, dtypeOf, type Extent, type SliceMeta, type TensorValues } from './protos.js';
 import { copySlice, encodeTensorNameSlice, isFullSlice, sliceBox, tensorValueBytes } from './slices.js';
@@ -24,21 +24,23 @@ export interface V1Checkpoint {
 const elements = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
 const hex = (k: Uint8Array) => Buffer.from(k).toString('latin1');
 
-export async function openV1(path: string, options: { verify?: boolean } = {}): Promise<V1Checkpoint> {
+export async function openV1(path: string, options: ReadOptions = {}): Promise<V1Checkpoint> {
   const file: RangeFile = await openRangeFile(path);
   try {
-    return await readMeta(file, options.verify ?? true);
+    return await readMeta(file, options);
   } catch (e) {
     await file.close();
     throw e;
   }
 }
 
-async function readMeta(file: RangeFile, verify: boolean): Promise<V1Checkpoint> {
+async function readMeta(file: RangeFile, options: ReadOptions): Promise<V1Checkpoint> {
   const path = file.path;
-  const table = await openTable(file, { verify, what: 'TensorFlow V1 checkpoint' });
+  const table = await openTable(file, { verify: options.verify, checks: options.checks, what: 'TensorFlow V1 checkpoint' });
   const found = await table.get(new Uint8Array(0));
   if (!found) throw new FormatError(FORMAT, { file: path }, 'no SavedTensorSlices metadata (the empty key): not a V1 checkpoint');
+  // everything rests on the metadata: its block is checked now even when the data's are deferred
+  if (options.checks) await table.checkBlockNow(found.block);
   let meta: SliceMeta[] | undefined;
   try {
     meta = decodeSavedTensorSlices(found.value).meta;
@@ -98,8 +100,9 @@ async function readMeta(file: RangeFile, verify: boolean): Promise<V1Checkpoint>
         const values: TensorValues = data.values ?? { dtype: m.dtype, chunks: [], at: 0 };
         return tensorValueBytes(values, dtype, elements(box.size));
       } catch (e) {
-        if (e instanceof DecodeError) throw new FormatError(FORMAT, { file: path, tensor: m.name, offset: hit.block.offset }, e.message);
-        throw e;
+        if (!(e instanceof DecodeError)) throw e;
+        if (options.checks) await table.checkBlockNow(hit.block, m.name); // corruption, if the CRC says so
+        throw new FormatError(FORMAT, { file: path, tensor: m.name, offset: hit.block.offset }, e.message);
       }
     };
     const covered = boxes.reduce((n, b) => n + elements(b.box.size), 0);

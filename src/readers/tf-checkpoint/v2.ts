@@ -8,8 +8,9 @@
  */
 import { FormatError } from '../../errors.js';
 import { DTYPE_SIZE, type DType } from '../../tensor.js';
-import type { StoredTensor } from '../types.js';
-import { crc32c, unmaskCrc } from './crc32c.js';
+import type { ReadOptions, StoredTensor } from '../types.js';
+import { checkCrc32c } from '../../io/background.js';
+import { unmaskCrc } from '../../io/crc32c.js';
 import { FORMAT, memoryFile, openRangeFile, type RangeFile } from './file.js';
 import { decodeBundleEntry, decodeBundleHeader, dtypeName, dtypeOf, type BundleEntry, type BundleHeader } from './protos.js';
 import { copySlice, encodeTensorNameSlice, sliceBox } from './slices.js';
@@ -42,7 +43,7 @@ export interface Bundle {
 const elements = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
 
 /** Opens `prefix.index` and every data shard it names. Reads no tensor data. */
-export async function openBundle(prefix: string, options: { verify?: boolean } = {}): Promise<Bundle> {
+export async function openBundle(prefix: string, options: ReadOptions = {}): Promise<Bundle> {
   const verify = options.verify ?? true;
   const indexPath = `${prefix}.index`;
   const raw = await openRangeFile(indexPath);
@@ -124,9 +125,12 @@ export async function openBundle(prefix: string, options: { verify?: boolean } =
       const shard = shards[entry.shardId];
       const data = await shard.read(entry.offset, entry.size, tensor);
       if (verify && entry.crc32c !== undefined) {
-        const actual = crc32c(data);
-        if (actual !== unmaskCrc(entry.crc32c))
-          throw new FormatError(FORMAT, { file: shard.path, tensor, offset: entry.offset }, `CRC32C mismatch (stored 0x${unmaskCrc(entry.crc32c).toString(16)}, computed 0x${actual.toString(16)}): the data is corrupt`);
+        const stored = unmaskCrc(entry.crc32c);
+        checkCrc32c(options.checks, { path: shard.path, offset: entry.offset, bytes: data }, stored, (found) =>
+          typeof found === 'number'
+            ? new FormatError(FORMAT, { file: shard.path, tensor, offset: entry.offset }, `CRC32C mismatch (stored 0x${stored.toString(16)}, computed 0x${found.toString(16)}): the data is corrupt`)
+            : new FormatError(FORMAT, { file: shard.path, tensor, offset: entry.offset }, `cannot read it again to check its CRC32C: ${found.message}`, { cause: found }),
+        );
       }
       return data;
     },

@@ -157,7 +157,7 @@ async function write(model: CanonicalModel, outPath: string, options: WriteOptio
   });
   const targets = external ? [outPath, dataPath] : [outPath];
 
-  return writeOutputs(targets, { force: o.force }, (tmp) =>
+  return writeOutputs(targets, { force: o.force, beforeCommit: options.beforeCommit }, (tmp) =>
     streamModel({
       file: tmp(outPath),
       data: external ? tmp(dataPath) : undefined,

@@ -175,7 +175,7 @@ async function bytesFor(t: Planned): Promise<Piece> {
 /** Writes `model` as safetensors at `outPath` (atomically; see the file comment). */
 export async function writeSafetensors(model: CanonicalModel, outPath: string, options: WriteOptions = {}): Promise<WriteResult> {
   const plan = planSafetensors(model, options);
-  return writeOutputs([outPath], { force: options.force }, async (tmp) => {
+  return writeOutputs([outPath], { force: options.force, beforeCommit: options.beforeCommit }, async (tmp) => {
     const out = await openSink(tmp(outPath));
     try {
       await out.put(plan.header);

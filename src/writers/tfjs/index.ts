@@ -168,7 +168,7 @@ async function write(model: Parameters<Writer['write']>[0], outPath: string, opt
 
   const created = await prepareFolder(dir, Boolean(options.force));
   try {
-    await writeOutputs(targets, { force: options.force }, async (tmp) => {
+    await writeOutputs(targets, { force: options.force, beforeCommit: options.beforeCommit }, async (tmp) => {
       const sink = await openShards(
         shards.map((s) => tmp(join(dir, s))),
         shardSize,

@@ -1,0 +1,77 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { checkCrc32c, startBackgroundChecks } from '../../src/io/background.js';
+import { crc32c } from '../../src/io/crc32c.js';
+
+const work = mkdtempSync(join(tmpdir(), 'wp-background-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+// 9 MiB + 5: several of the worker's 4 MiB reads, and a ragged end
+const bytes = new Uint8Array((9 << 20) + 5).map((_, i) => (i * 31 + (i >> 9)) & 255);
+const path = join(work, 'f.bin');
+writeFileSync(path, bytes);
+
+describe('background checks', () => {
+  it('SHA-256 of the whole file, and CRC-32C of ranges (across read chunks, unaligned), as computed here', async () => {
+    const checks = startBackgroundChecks();
+    try {
+      const ranges = [[0, 0], [0, 9], [3, 1000], [(4 << 20) - 7, 20], [1, bytes.length - 1], [bytes.length - 5, 5]];
+      const [digest, ...crcs] = await Promise.all([checks.sha256(path), ...ranges.map(([o, n]) => checks.crc32c(path, o, n))]);
+      expect(digest).toBe(createHash('sha256').update(bytes).digest('hex'));
+      expect(crcs).toEqual(ranges.map(([o, n]) => crc32c(bytes.subarray(o, o + n))));
+      await checks.settle();
+    } finally {
+      await checks.stop();
+    }
+  });
+
+  it('a missing file, or a range past the end, rejects its task', async () => {
+    const checks = startBackgroundChecks();
+    try {
+      await expect(checks.sha256(join(work, 'missing'))).rejects.toThrow(/ENOENT/);
+      await checks.settle(); // tasks are not checks: what fails is for their caller to report
+      const late = startBackgroundChecks();
+      await expect(late.crc32c(path, bytes.length - 3, 10)).rejects.toThrow(/ends at byte/);
+      await late.stop();
+    } finally {
+      await checks.stop();
+    }
+  });
+
+  it('checkCrc32c: a mismatch fails settle() with its error; inline without a worker', async () => {
+    const good = crc32c(bytes.subarray(100, 200));
+    const at = { path, offset: 100, bytes: bytes.subarray(100, 200) };
+    const fail = (found: number | Error) => new Error(typeof found === 'number' ? `mismatch 0x${found.toString(16)}` : `unreadable: ${found.message}`);
+    expect(() => checkCrc32c(undefined, at, good, fail)).not.toThrow();
+    expect(() => checkCrc32c(undefined, at, good ^ 1, fail)).toThrow(`mismatch 0x${good.toString(16)}`);
+
+    const checks = startBackgroundChecks();
+    try {
+      checkCrc32c(checks, at, good, fail); // returns at once; checked on the worker
+      await checks.settle();
+      checkCrc32c(checks, at, good ^ 1, fail);
+      await expect(checks.settle()).rejects.toThrow(`mismatch 0x${good.toString(16)}`);
+    } finally {
+      await checks.stop();
+    }
+    const again = startBackgroundChecks();
+    try {
+      checkCrc32c(again, { ...at, path: join(work, 'gone') }, good, fail);
+      await expect(again.settle()).rejects.toThrow(/unreadable: ENOENT/);
+    } finally {
+      await again.stop();
+    }
+  });
+
+  it('stop() ends a running task (it rejects) and may be called twice', async () => {
+    const checks = startBackgroundChecks();
+    const digest = checks.sha256(path);
+    await checks.stop();
+    await checks.stop();
+    await expect(digest).rejects.toThrow(/stopped/);
+    await expect(checks.crc32c(path, 0, 4)).rejects.toThrow(/stopped/);
+  });
+});
