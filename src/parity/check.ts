@@ -34,6 +34,7 @@ import {
 import { ENGINE_NAMES, ENGINES, engineByName, type Engine, type EngineName, type EngineRun, type ModelKind } from './engines.js';
 import { loadInput } from './image.js';
 import { REPORT_SCHEMA, type BlockDiff, type Comparison, type EngineEntry, type FirstDivergence, type ParityReport } from './report.js';
+import { packageVersion } from '../version.js';
 
 /** Default absolute tolerance on the logits (the fp32 noise floor of the full networks is ~1.5e-5). */
 export const DEFAULT_ATOL = 1e-4;
@@ -71,14 +72,6 @@ export interface CheckParityOptions {
   /** Progress messages (one line each). */
   readonly onProgress?: (message: string) => void;
 }
-
-const VERSION = (() => {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-})();
 
 /** The kind of model an engine can run as it is, or undefined (safetensors, checkpoints, HDF5). */
 export async function runnableKind(path: string): Promise<ModelKind | undefined> {
@@ -472,7 +465,7 @@ export async function checkParity(model: string, options: CheckParityOptions = {
     return {
       schema: REPORT_SCHEMA,
       date: new Date().toISOString(),
-      tool: { name: 'weightport', version: VERSION },
+      tool: { name: 'weightport', version: packageVersion() },
       model,
       ...(graph ? { arch: graph.arch, classes: graph.options.classes } : {}),
       input: input.source,

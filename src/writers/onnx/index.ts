@@ -8,7 +8,6 @@
  *
  * protobufjs is imported inside `write`: `port --help` must not load it.
  */
-import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { UsageError } from '../../errors.js';
 import { sizeOf } from '../../graphs/ir.js';
@@ -22,6 +21,7 @@ import { emitGraph, type OnnxGraph } from './graph.js';
 import { metadataProps } from './metadata.js';
 import { encodeModel, encodeTail, loadProtobuf, type EncodedModel, type Placement } from './proto.js';
 import { openSink, pieceOf, readAhead, type Piece, type Sink } from '../../io/stream.js';
+import { packageVersion } from '../../version.js';
 
 export { toFloat16Checked, FLOAT16_MAX } from './float16.js';
 export { emitGraph, valueNames, mainOutputName, ONNX_NAMES, ONNX_DTYPE, type OnnxGraph, type OnnxNode } from './graph.js';
@@ -113,12 +113,6 @@ async function tensorBytes(param: CanonicalParam, dtype: 'float32' | 'float16'):
   return pieceOf(data, param.freshReads === true, dtype === 'float16', (a) => toFloat16Checked(a, param.name));
 }
 
-async function packageVersion(): Promise<string> {
-  // src/writers/onnx/index.ts and dist/writers/onnx/index.js are both three levels below the root.
-  const pkg = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
-
 const DOC_STRING = (g: OnnxGraph) =>
   `${g.name === 'inception_v4' ? 'Inception-v4' : 'Inception-ResNet-v2'} (arXiv:1602.07261), written by weightport. ` +
   `Input '${g.inputs[0].name}' NCHW [N, 3, ${g.inputs[0].dims[2]}, ${g.inputs[0].dims[3]}] in [-1, 1]; outputs ${g.outputs.map((o) => `'${o.name}'`).join(', ')}.`;
@@ -135,7 +129,8 @@ async function write(model: CanonicalModel, outPath: string, options: WriteOptio
   });
   const lengths = graph.initializers.map((t) => sizeOf(t.dims) * (o.dtype === 'float16' ? 2 : 4));
 
-  const [writer, producerVersion] = await Promise.all([loadProtobuf(), packageVersion()]);
+  const writer = await loadProtobuf();
+  const producerVersion = packageVersion();
   const facts = {
     opset: o.opset,
     dtype: o.dtype,
