@@ -1,5 +1,5 @@
 /**
- * The layout transposes of ./layout.ts in a small WebAssembly SIMD module (1.3 KB), written here
+ * The layout transposes of ./layout.ts in a small WebAssembly SIMD module (1.4 KB), written here
  * as opcodes by a few helpers: no toolchain, no build step, no dependency. On the full-size IRv2
  * kernels (bench/suites/layout.mjs) the transpose alone costs 0.26 ns per float (memcpy: 0.1),
  * all-in (copy in, transpose, copy out into the new array) 0.9, against 3 for the JS loops of
@@ -113,6 +113,20 @@
  *                       (i32.shl (local.get $r) (i32.const 2)))
  *              (f32.load (i32.add (call $row (local.get $src) (local.get $r) (local.get $rows) (local.get $kr) (local.get $sb))
  *                                 (i32.shl (local.get $c) (i32.const 2)))))
+ *
+ *   ;; multiplies (or, with $divide, divides) the $n floats at byte $p by $f
+ *   (func (export "scale") (param $p i32) (param $n i32) (param $f f32) (param $divide i32)
+ *     (local $end4 i32) (local $end i32) (local $v v128)
+ *     (local.set $end4 (i32.add (local.get $p) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
+ *     (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (i32.const 2))))
+ *     (local.set $v (f32x4.splat (local.get $f)))
+ *     (if (local.get $divide)
+ *       (then
+ *         forLoop($p, (local.get $p), (local.get $end4), 16,
+ *           (v128.store align=4 (local.get $p) (f32x4.div (v128.load align=4 (local.get $p)) (local.get $v))))
+ *         forLoop($p, (local.get $p), (local.get $end), 4,
+ *           (f32.store (local.get $p) (f32.div (f32.load (local.get $p)) (local.get $f)))))
+ *       (else ... the same with f32x4.mul and f32.mul)))
  * )
  *
  * (An i8x16.shuffle byte index of 16 or more takes the second operand; V8 turns these four
@@ -153,6 +167,7 @@ function sleb(n: number): number[] {
 }
 
 const I32 = 0x7f;
+const F32 = 0x7d;
 const V128 = 0x7b;
 const get = (l: number): Code => [0x20, ...uleb(l)];
 const set = (l: number): Code => [0x21, ...uleb(l)];
@@ -173,6 +188,11 @@ const f32Load = [0x2a, 2, 0];
 const f32Store = [0x38, 2, 0];
 const v128Load = [0xfd, 0x00, 2, 0];
 const v128Store = [0xfd, 0x0b, 2, 0];
+const f32Mul = 0x94;
+const f32Div = 0x95;
+const f32x4Splat = [0xfd, ...uleb(0x13)];
+const f32x4Mul = [0xfd, ...uleb(0xe6)];
+const f32x4Div = [0xfd, ...uleb(0xe7)];
 /** i8x16.shuffle on the two v128 operands, given as four i32 lanes (0-3 first operand, 4-7 second). */
 const shuffle32 = (lanes: number[]): Code => [0xfd, 0x0d, ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3])];
 
@@ -271,6 +291,20 @@ const transposeBody: Code = [
   forLoop(C, get(C4), get(COLS), 1, forLoop(R, i32(0), get(R4), 1, element)),
 ];
 
+// scale: params p 0, n 1, f 2, divide 3; locals end4 4, end 5 (i32), v 6 (v128). Four floats per
+// step up to end4, then one at a time up to end.
+const [SP, SN, SF, SDIV, SEND4, SEND, SV] = [0, 1, 2, 3, 4, 5, 6];
+const scaleLoops = (vectorOp: Code, scalarOp: number): Code => [
+  forLoop(SP, get(SP), get(SEND4), 16, [get(SP), get(SP), v128Load, get(SV), vectorOp, v128Store]),
+  forLoop(SP, get(SP), get(SEND), 4, [get(SP), get(SP), f32Load, get(SF), scalarOp, f32Store]),
+];
+const scaleBody: Code = [
+  get(SP), get(SN), i32(-4), and, i32(2), shl, add, set(SEND4),
+  get(SP), get(SN), i32(2), shl, add, set(SEND),
+  get(SF), f32x4Splat, set(SV),
+  ifElse([get(SDIV)], scaleLoops(f32x4Div, f32Div), scaleLoops(f32x4Mul, f32Mul)),
+];
+
 const flat = (code: Code): number[] => code.flatMap((x) => (typeof x === 'number' ? [x] : flat(x)));
 const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
 const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
@@ -286,16 +320,19 @@ export const moduleBytes: Uint8Array<ArrayBuffer> = Uint8Array.from([
   ...section(1, vec([
     [0x60, ...vec([[I32], [I32], [I32], [I32], [I32]]), ...vec([[I32]])], // type 0: $row
     [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), ...vec([])], // type 1: transpose
+    [0x60, ...vec([[I32], [I32], [F32], [I32]]), ...vec([])], // type 2: scale
   ])),
-  ...section(3, vec([[0], [1]])), // functions: $row, transpose
+  ...section(3, vec([[0], [1], [2]])), // functions: $row, transpose, scale
   ...section(5, vec([[0x00, 1]])), // memory: min 1 page, no max
   ...section(7, vec([
     [...name('memory'), 0x02, 0],
     [...name('transpose'), 0x00, 1],
+    [...name('scale'), 0x00, 2],
   ])),
   ...section(10, vec([
     funcBody([], rowBody),
     funcBody([[I32_LOCALS, I32], [8, V128]], transposeBody),
+    funcBody([[2, I32], [1, V128]], scaleBody),
   ])),
 ]);
 
@@ -314,6 +351,19 @@ interface WasmApi {
 interface Engine {
   memory: WasmMemory;
   transpose: (src: number, dst: number, rows: number, cols: number, kr: number, kc: number) => void;
+  /** Multiplies (divide = 0) or divides the n f32 at byte p by f, in f32 arithmetic. */
+  scale: (p: number, n: number, f: number, divide: number) => void;
+}
+
+/**
+ * A factor every value is multiplied (or divided) by on its way through a transpose, in float32
+ * arithmetic (the factor rounded to float32 first, as TensorFlow multiplies by a float32
+ * constant): the tfjs writer folds Inception-ResNet's residual scale into the up-projection
+ * kernels this way, at no extra pass over them.
+ */
+export interface Scaling {
+  readonly by: number;
+  readonly divide?: boolean;
 }
 
 const PAGE = 65536;
@@ -333,7 +383,7 @@ function getEngine(): Engine | null {
   try {
     if (wasm && wasm.validate(moduleBytes)) {
       const { exports } = new wasm.Instance(new wasm.Module(moduleBytes));
-      engine = { memory: exports.memory as WasmMemory, transpose: exports.transpose as Engine['transpose'] };
+      engine = { memory: exports.memory as WasmMemory, transpose: exports.transpose as Engine['transpose'], scale: exports.scale as Engine['scale'] };
     }
   } catch {
     engine = null;
@@ -348,11 +398,11 @@ export function wasmAvailable(): boolean {
 
 /**
  * Transposes the row-major [rows, cols] `src` into a new [cols, rows] array (or into `into`, which
- * may be `src` itself), rows permuted as described at the top (kr, kc: at most one of them is not 1, and it divides rows resp. cols).
+ * may be `src` itself), scaled by `scaling` when given, rows permuted as described at the top (kr, kc: at most one of them is not 1, and it divides rows resp. cols).
  * Returns undefined where WebAssembly is unavailable or its memory cannot (or should not, past
  * MAX_MEMORY) hold both matrices.
  */
-export function wasmTranspose(src: Float32Array, rows: number, cols: number, kr = 1, kc = 1, into?: Float32Array): Float32Array | undefined {
+export function wasmTranspose(src: Float32Array, rows: number, cols: number, kr = 1, kc = 1, into?: Float32Array, scaling?: Scaling): Float32Array | undefined {
   const n = rows * cols;
   if (src.length !== n) throw new RangeError(`transpose: ${src.length} floats for [${rows}, ${cols}]`);
   if (into && into.length !== n) throw new RangeError(`transpose: ${into.length} floats to write [${cols}, ${rows}] into`);
@@ -374,6 +424,7 @@ export function wasmTranspose(src: Float32Array, rows: number, cols: number, kr 
   const buffer = e.memory.buffer;
   new Float32Array(buffer, 0, n).set(src);
   e.transpose(0, dstOff, rows, cols, kr, kc);
+  if (scaling) e.scale(dstOff, n, scaling.by, scaling.divide ? 1 : 0);
   const result = new Float32Array(buffer, dstOff, n);
   if (!into) return result.slice();
   into.set(result); // `into` may be `src`: it was copied into wasm memory above

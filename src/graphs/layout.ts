@@ -4,7 +4,9 @@
  * (./layout-wasm.ts: 0.9 ns per float all-in on the IRv2 kernels), else in the tiled JS loops
  * below (about 3 ns).
  */
-import { wasmTranspose } from './layout-wasm.js';
+import { wasmTranspose, type Scaling } from './layout-wasm.js';
+
+export type { Scaling } from './layout-wasm.js';
 
 let wasmEnabled = true;
 
@@ -19,8 +21,20 @@ export function setLayoutWasm(enabled: boolean): boolean {
 }
 
 /** The WebAssembly result, or undefined when disabled, unavailable, or the shape does not match. */
-function viaWasm(src: Float32Array, rows: number, cols: number, kr: number, kc: number, into?: Float32Array): Float32Array | undefined {
-  return wasmEnabled && rows * cols === src.length ? wasmTranspose(src, rows, cols, kr, kc, into) : undefined;
+function viaWasm(src: Float32Array, rows: number, cols: number, kr: number, kc: number, into?: Float32Array, scaling?: Scaling): Float32Array | undefined {
+  return wasmEnabled && rows * cols === src.length ? wasmTranspose(src, rows, cols, kr, kc, into, scaling) : undefined;
+}
+
+/** `data` scaled in place as the WebAssembly path does: float32 arithmetic, the factor rounded first. */
+export function scaleInPlace(data: Float32Array, scaling: Scaling | undefined): Float32Array {
+  if (!scaling) return data;
+  // float32 operands: their exact product (48 bits) or correctly rounded quotient in double,
+  // rounded once more to float32 on store, is the float32 result
+  const f = Math.fround(scaling.by);
+  const n = data.length;
+  if (scaling.divide) for (let i = 0; i < n; i++) data[i] = data[i] / f;
+  else for (let i = 0; i < n; i++) data[i] = data[i] * f;
+  return data;
 }
 
 /**
@@ -73,15 +87,15 @@ function tiledOihwHwio(src: Float32Array, [co, ci, kh, kw]: readonly number[], t
  * the page faults of a new array (about half the cost of the WebAssembly path).
  */
 
-/** HWIO [kh, kw, in, out] (TF, Keras, tfjs) -> OIHW [out, in, kh, kw]. */
-export function hwioToOihw(src: Float32Array, [kh, kw, ci, co]: readonly number[], into?: Float32Array): Float32Array {
-  return viaWasm(src, ci * kh * kw, co, kh * kw, 1, into) ?? placed(tiledOihwHwio(src, [co, ci, kh, kw], false), into);
+/** HWIO [kh, kw, in, out] (TF, Keras, tfjs) -> OIHW [out, in, kh, kw], each value scaled by `scaling` if given. */
+export function hwioToOihw(src: Float32Array, [kh, kw, ci, co]: readonly number[], into?: Float32Array, scaling?: Scaling): Float32Array {
+  return viaWasm(src, ci * kh * kw, co, kh * kw, 1, into, scaling) ?? scaleInPlace(placed(tiledOihwHwio(src, [co, ci, kh, kw], false), into), scaling);
 }
 
-/** OIHW [out, in, kh, kw] -> HWIO [kh, kw, in, out]. */
-export function oihwToHwio(src: Float32Array, shape: readonly number[], into?: Float32Array): Float32Array {
+/** OIHW [out, in, kh, kw] -> HWIO [kh, kw, in, out], each value scaled by `scaling` if given. */
+export function oihwToHwio(src: Float32Array, shape: readonly number[], into?: Float32Array, scaling?: Scaling): Float32Array {
   const [co, ci, kh, kw] = shape;
-  return viaWasm(src, co, ci * kh * kw, 1, kh * kw, into) ?? placed(tiledOihwHwio(src, shape, true), into);
+  return viaWasm(src, co, ci * kh * kw, 1, kh * kw, into, scaling) ?? scaleInPlace(placed(tiledOihwHwio(src, shape, true), into), scaling);
 }
 
 /** Transposes a row-major [rows, cols] matrix: dense [in, out] <-> [out, in]. */

@@ -92,6 +92,16 @@ function naiveHwio(src: Float32Array, [co, ci, kh, kw]: number[]): Float32Array 
 }
 
 /** Distinct values that are not small integers (bit-exact comparison catches any misplaced float), plus -0 and NaN. */
+/** HWIO [kh, kw, ci, co] -> OIHW, one element at a time. */
+function naiveOihw(src: Float32Array, [kh, kw, ci, co]: number[]): Float32Array {
+  const dst = new Float32Array(src.length);
+  for (let o = 0; o < co; o++)
+    for (let i = 0; i < ci; i++)
+      for (let h = 0; h < kh; h++)
+        for (let w = 0; w < kw; w++) dst[((o * ci + i) * kh + h) * kw + w] = src[((h * kw + w) * ci + i) * co + o];
+  return dst;
+}
+
 const ramp = (n: number) => {
   const a = Float32Array.from({ length: n }, (_, i) => i * 0.37 - 11.5 + 1e-3 * Math.sin(i));
   if (n > 2) (a[1] = -0), (a[n - 1] = NaN);
@@ -174,6 +184,28 @@ describe.each([
     const m = Float32Array.from({ length: 6 }, (_, i) => i);
     expect([...transpose2d(m, [2, 3], m)]).toEqual([0, 3, 1, 4, 2, 5]);
     expect(() => transpose2d(Float32Array.from({ length: 6 }), [2, 3], new Float32Array(5))).toThrow(RangeError);
+  });
+
+  it('scales while transposing, in float32 arithmetic (the factor rounded first), both directions, in place too', () => {
+    const f = Math.fround(0.17);
+    let doubleDiffers = false;
+    for (const shape of [[33, 65, 3, 3], [65, 5, 1, 7], [320, 128, 1, 1], [7, 3, 1, 1]]) {
+      const [co, ci, kh, kw] = shape;
+      // values whose product with 0.17 rounds differently in double and in float32 arithmetic
+      const src = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.fround(Math.sin(i * 12.9898) * 43758.5453) / 7);
+      const naive = naiveHwio(src, shape);
+      const scaledNaive = naive.map((x) => Math.fround(x * f));
+      const hwio = oihwToHwio(src, shape, undefined, { by: 0.17 });
+      expect(firstDiff(hwio, scaledNaive), `${shape}`).toBe(-1);
+      doubleDiffers ||= firstDiff(hwio, naive.map((x) => x * 0.17)) !== -1;
+      const back = hwioToOihw(hwio, [kh, kw, ci, co], undefined, { by: 0.17, divide: true });
+      const backNaive = naiveOihw(scaledNaive, [kh, kw, ci, co]).map((x) => Math.fround(x / f));
+      expect(firstDiff(back, backNaive), `${shape}`).toBe(-1);
+      const own = src.slice();
+      expect(oihwToHwio(own, shape, own, { by: 0.17 })).toBe(own);
+      expect(firstDiff(own, scaledNaive), `${shape}`).toBe(-1);
+    }
+    expect(doubleDiffers, 'multiplying by the double 0.17 gives other float32 values somewhere').toBe(true);
   });
 
   it('transpose2d equals the naive loop bit for bit, dense shapes included', () => {

@@ -20,6 +20,7 @@
  */
 import { buildGraph } from '../index.js';
 import { foldedGraph } from '../transforms.js';
+import { hwioToOihw, oihwToHwio, placed, scaleInPlace } from '../layout.js';
 import { bindTable, TRANSFORMS, widthDivisorFor, type Transform } from './bind.js';
 import { graphParams, type Graph, type ParamRole } from '../ir.js';
 import type { BindOptions, Detection, Naming, NamedTensor, Scheme } from './types.js';
@@ -59,35 +60,27 @@ export function foldedResidualScales(graph: Graph): Map<string, number> {
   return scales;
 }
 
-/** out[i] = data[i] * factor (out may be data): one small monomorphic loop that V8 optimises well. */
-function multiplyInto(out: Float32Array, data: Float32Array, factor: number): Float32Array {
-  const n = data.length;
-  for (let i = 0; i < n; i++) out[i] = data[i] * factor;
-  return out;
-}
-
-/** out[i] = data[i] / divisor (out may be data). */
-function divideInto(out: Float32Array, data: Float32Array, divisor: number): Float32Array {
-  const n = data.length;
-  for (let i = 0; i < n; i++) out[i] = data[i] / divisor;
-  return out;
-}
-
-/** `base`, then a multiplication by `scale` (stored = scale · canonical). */
-function scaled(base: Transform, scale: number): Transform {
-  // In place when `base` wrote into `into` or made a new array; the caller's array stays as it is.
-  const target = (data: Float32Array, given: Float32Array, into: Float32Array | undefined) => (into || data !== given ? data : new Float32Array(data.length));
+/**
+ * Stored = scale · canonical, in float32 arithmetic (layout.ts `Scaling`): a kernel is scaled as
+ * it is transposed (one pass), a bias copied (or taken over) and scaled.
+ */
+function scaled(role: 'conv.weights' | 'conv.biases', scale: number): Transform {
+  const mul = { by: scale };
+  const div = { by: scale, divide: true };
+  if (role === 'conv.weights')
+    return {
+      name: `hwio·${scale}`,
+      storedShape: TRANSFORMS.hwio.storedShape,
+      apply: (stored, storedShape, into) => hwioToOihw(stored, storedShape, into, div),
+      store: (canonical, shape, into) => oihwToHwio(canonical, shape, into, mul),
+    };
+  // the caller's array stays as it is: scaled in `into`, or in a copy
+  const own = (data: Float32Array, into: Float32Array | undefined) => placed(data, into ?? new Float32Array(data.length));
   return {
-    name: `${base.name}·${scale}`,
-    storedShape: base.storedShape,
-    apply(stored, storedShape, into) {
-      const data = base.apply(stored, storedShape, into);
-      return divideInto(target(data, stored, into), data, scale);
-    },
-    store(canonical, shape, into) {
-      const data = base.store(canonical, shape, into);
-      return multiplyInto(target(data, canonical, into), data, scale);
-    },
+    name: `none·${scale}`,
+    storedShape: TRANSFORMS.none.storedShape,
+    apply: (stored, _, into) => scaleInPlace(own(stored, into), div),
+    store: (canonical, _, into) => scaleInPlace(own(canonical, into), mul),
   };
 }
 
@@ -99,7 +92,7 @@ export const tfjsNaming: Naming = {
       let transform: Transform =
         p.role === 'conv.weights' ? TRANSFORMS.hwio : p.role === 'dense.weights' ? TRANSFORMS.inOut : TRANSFORMS.none;
       const s = scales.get(p.node);
-      if (s !== undefined && (p.role === 'conv.weights' || p.role === 'conv.biases')) transform = scaled(transform, s);
+      if (s !== undefined && (p.role === 'conv.weights' || p.role === 'conv.biases')) transform = scaled(p.role, s);
       return {
         name: `${tfjsLayerName(p.node)}/${TFJS_WEIGHT_NAMES[p.role]}`,
         param: p.name,

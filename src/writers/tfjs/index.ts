@@ -164,7 +164,7 @@ async function write(model: Parameters<Writer['write']>[0], outPath: string, opt
   const shardCount = Math.max(1, Math.ceil(total / shardSize));
   const shards = Array.from({ length: shardCount }, (_, i) => shardName(i + 1, shardCount));
   const dir = outPath;
-  const targets = [...shards.map((s) => join(dir, s)), join(dir, MODEL_JSON)];
+  const targets = [join(dir, MODEL_JSON), ...shards.map((s) => join(dir, s))]; // model.json is renamed into place last
 
   const created = await prepareFolder(dir, Boolean(options.force));
   try {
