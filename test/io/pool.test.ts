@@ -5,30 +5,55 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { convert, writeModel } from '../../src/api.js';
 import { buildGraph } from '../../src/graphs/index.js';
 import { seededModel } from '../../src/graphs/init.js';
-import { giveBack, takeBuffer } from '../../src/io/pool.js';
+import { giveBack, takeBuffer, takeFloats } from '../../src/io/pool.js';
 import { cacheDir } from '../helpers/python.js';
 
 const work = mkdtempSync(join(tmpdir(), 'wp-pool-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('io/pool', () => {
-  it('reuses a whole buffer it lent, by size, once given back; ignores anything else', () => {
+  // (booleans, not buffers, in expect(): a failure would print 32 MiB slabs)
+  const same = (x: ArrayBufferView, y: ArrayBufferView) => x.buffer === y.buffer && x.byteOffset === y.byteOffset;
+
+  it('small requests: 64-byte aligned views of a slab, reused once given back; anything else ignored', () => {
     const a = takeBuffer(1000);
+    expect(a.byteLength).toBe(1000);
     giveBack(a);
     const b = takeBuffer(1000);
-    expect(b.buffer).toBe(a.buffer);
-    expect(takeBuffer(1000).buffer).not.toBe(a.buffer); // b still holds it
+    expect(same(a, b)).toBe(true); // everything lent from the slab came back: used again from its start
+    const c = takeBuffer(1000);
+    expect(same(b, c)).toBe(false); // b still holds it
+    expect(c.buffer === b.buffer && c.byteOffset % 64 === 0 && c.byteOffset >= 1000).toBe(true);
     giveBack(b);
-    giveBack(b); // twice: kept once
-    expect(takeBuffer(1000).buffer).toBe(a.buffer);
-    expect(takeBuffer(1000).buffer).not.toBe(a.buffer);
+    giveBack(b); // twice: once
+    giveBack(c.subarray(8)); // a part of it: ignored
+    giveBack(new Uint8Array(2000)); // not lent: ignored
+    const d = takeBuffer(1000);
+    expect(same(d, b)).toBe(false); // c is still lent, so the slab goes on
+    giveBack(new Float32Array(c.buffer, c.byteOffset, 250)); // the same memory as floats: taken back
+    giveBack(d);
+    const e = takeBuffer(1000);
+    expect(same(e, a)).toBe(true); // all back: from the start again
+    giveBack(e);
+  });
 
-    const foreign = new Uint8Array(2000);
-    giveBack(foreign);
-    expect(takeBuffer(2000).buffer).not.toBe(foreign.buffer);
-    const whole = takeBuffer(3000);
-    giveBack(whole.subarray(8)); // a part of it: not taken back
-    expect(takeBuffer(3000).buffer).not.toBe(whole.buffer);
+  it('a slab all of whose views came back is used again; large requests get buffers of their own, reused by size', () => {
+    const first = Array.from({ length: 40 }, () => takeBuffer(1 << 20)); // more than one 32 MiB slab
+    expect(new Set(first.map((x) => x.buffer)).size).toBeGreaterThan(1);
+    for (const x of first) giveBack(x);
+    const again = Array.from({ length: 40 }, () => takeBuffer(1 << 20));
+    const slabsBefore = new Set(first.map((x) => x.buffer));
+    expect(again.every((x) => slabsBefore.has(x.buffer))).toBe(true);
+    for (const x of again) giveBack(x);
+
+    const big = takeBuffer(9 << 20);
+    expect(big.byteOffset === 0 && big.buffer.byteLength === 9 << 20).toBe(true);
+    giveBack(big);
+    const big2 = takeBuffer(9 << 20);
+    expect(same(big, big2)).toBe(true);
+    expect(same(takeBuffer(9 << 20), big2)).toBe(false); // big2 still holds it
+    const floats = takeFloats(10);
+    expect(floats.length === 10 && floats.byteOffset % 64 === 0).toBe(true);
   });
 
   it('conversions that reuse buffers give the same bytes every time, in one process', async () => {

@@ -14,8 +14,8 @@ import { takeBuffer } from '../../io/pool.js';
 
 /** Reads exactly `length` bytes at `position`, or fails naming what is missing. */
 async function readExactly(fh: FileHandle, length: number, position: number, file: string, tensor?: string): Promise<Uint8Array> {
-  // Not zero-filled (every byte is read over), a whole buffer of its own (so that float data stays
-  // aligned and converts without a copy), reused once a writer has written it (io/pool).
+  // Not zero-filled (every byte is read over), memory of its own (64-byte aligned, so that float
+  // data converts without a copy), reused once a writer has written it (io/pool).
   const out = takeBuffer(length);
   let done = 0;
   while (done < length) {

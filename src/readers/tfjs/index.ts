@@ -12,7 +12,7 @@
  * Tensors keep their manifest names (`layer/weight` for layers-models, node names for
  * graph-models) in manifest order; `structure` carries the topology for schemes.
  */
-import { open, readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { FormatError } from '../../errors.js';
 import { DTYPE_SIZE } from '../../tensor.js';
@@ -48,8 +48,50 @@ interface Shard {
 /** The shard holding group offset `at` (the last shard when past the end). */
 const shardAt = (shards: readonly Shard[], at: number): Shard => shards.find((s) => at < s.start + s.size) ?? shards[shards.length - 1];
 
+/**
+ * The shard files, each opened once and kept open while the model is (opening and closing a shard
+ * for each of IRv2's 900 tensors cost 0.1 s of main-thread time); past MAX_KEPT_SHARDS open at
+ * once, a further shard is opened for each read.
+ */
+interface ShardFiles {
+  use<T>(path: string, weight: string, read: (fh: FileHandle) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+const MAX_KEPT_SHARDS = 256;
+
+function shardFiles(): ShardFiles {
+  const kept = new Map<string, Promise<FileHandle>>();
+  const openShard = (path: string, weight: string) =>
+    open(path, 'r').catch((e: unknown) => {
+      throw new FormatError(FORMAT, { file: path, tensor: weight }, `cannot open the shard: ${(e as Error).message}`, { cause: e });
+    });
+  return {
+    async use(path, weight, read) {
+      let fh = kept.get(path);
+      if (!fh && kept.size < MAX_KEPT_SHARDS) {
+        fh = openShard(path, weight);
+        kept.set(path, fh);
+        fh.catch(() => kept.delete(path)); // the next read tries again (and names its own weight)
+      }
+      if (fh) return read(await fh);
+      const once = await openShard(path, weight);
+      try {
+        return await read(once);
+      } finally {
+        await once.close();
+      }
+    },
+    async close() {
+      const all = [...kept.values()];
+      kept.clear();
+      await Promise.all(all.map((p) => p.then((fh) => fh.close(), () => undefined)));
+    },
+  };
+}
+
 /** Reads `length` bytes at group offset `start`, across shard boundaries. */
-async function readRange(shards: readonly Shard[], start: number, length: number, weight: string): Promise<Uint8Array> {
+async function readRange(files: ShardFiles, shards: readonly Shard[], start: number, length: number, weight: string): Promise<Uint8Array> {
   const out = takeBuffer(length); // filled completely below
   let done = 0;
   while (done < length) {
@@ -59,13 +101,7 @@ async function readRange(shards: readonly Shard[], start: number, length: number
     const want = Math.min(length - done, shard.size - local);
     if (want <= 0)
       throw new FormatError(FORMAT, { file: shard.path, tensor: weight, offset: local }, `the shards end ${length - done} bytes before this weight does`);
-    let fh;
-    try {
-      fh = await open(shard.path, 'r');
-    } catch (e) {
-      throw new FormatError(FORMAT, { file: shard.path, tensor: weight }, `cannot open the shard: ${(e as Error).message}`, { cause: e });
-    }
-    try {
+    await files.use(shard.path, weight, async (fh) => {
       let got = 0;
       while (got < want) {
         const { bytesRead } = await fh.read(out, done + got, want - got, local + got);
@@ -73,9 +109,7 @@ async function readRange(shards: readonly Shard[], start: number, length: number
           throw new FormatError(FORMAT, { file: shard.path, tensor: weight, offset: local + got }, `the shard ends early: the manifest needs ${want - got} more bytes here (was it truncated after model.json was written?)`);
         got += bytesRead;
       }
-    } finally {
-      await fh.close();
-    }
+    });
     done += want;
   }
   return out;
@@ -116,7 +150,7 @@ function shortShard(shards: readonly Shard[]): Shard {
 }
 
 /** Lays out one group: shard sizes, each weight's offset; checks that every byte is there. */
-async function layoutGroup(group: ManifestGroup, gi: number, dir: string, file: string): Promise<{ shards: Shard[]; offsets: number[]; needed: number }> {
+async function layoutGroup(files: ShardFiles, group: ManifestGroup, gi: number, dir: string, file: string): Promise<{ shards: Shard[]; offsets: number[]; needed: number }> {
   const shards: Shard[] = [];
   let start = 0;
   for (const p of group.paths) {
@@ -152,8 +186,8 @@ async function layoutGroup(group: ManifestGroup, gi: number, dir: string, file: 
       // is known only by walking them: read what is left of the group (bounded) once.
       check(w, at, at + 4 * w.elements);
       const rest = Math.min(available - at, STRING_SCAN_MAX_BYTES);
-      const bytes = await readRange(shards, at, rest, w.name);
-      const view = new DataView(bytes.buffer);
+      const bytes = await readRange(files, shards, at, rest, w.name);
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       size = 0;
       for (let i = 0; i < w.elements; i++) {
         if (size + 4 > rest) {
@@ -173,68 +207,74 @@ async function layoutGroup(group: ManifestGroup, gi: number, dir: string, file: 
 async function openTfjs(path: string): Promise<SourceModel> {
   const file = await modelJsonOf(path);
   const json = await readModelJson(file);
-  const dir = dirname(resolve(file));
-  const tensors: StoredTensor[] = [];
-  const files = [file];
-  const skipped: string[] = [];
-  const quantized: Record<string, number> = {};
-  let trailingBytes = 0;
-  for (const [gi, group] of json.groups.entries()) {
-    const { shards, offsets, needed } = await layoutGroup(group, gi, dir, file);
-    files.push(...shards.map((s) => s.path));
-    trailingBytes += shards.reduce((n, s) => n + s.size, 0) - needed;
-    group.weights.forEach((w, wi) => {
-      const dtype = storedDtype(w);
-      if (!dtype) {
-        skipped.push(`${w.name} (${w.dtype})`);
-        return;
-      }
-      const start = offsets[wi];
-      const raw = storedBytes(w)!;
-      const home = shardAt(shards, start);
-      const contiguous = raw === 0 || start + raw <= home.start + home.size;
-      const q = w.quantization;
-      if (q) quantized[q.dtype] = (quantized[q.dtype] ?? 0) + 1;
-      const affine = q && q.dtype !== 'float16';
-      tensors.push({
-        name: w.name,
-        dtype,
-        shape: w.shape,
-        byteLength: affine ? w.elements * DTYPE_SIZE[dtype] : raw,
-        file: home?.path,
-        ...(contiguous && !affine && home ? { offset: start - home.start } : {}),
-        freshReads: true, // readRange and dequantize make a new array per read
-        async read() {
-          const bytes = await readRange(shards, start, raw, w.name);
-          return affine ? dequantize(w, bytes) : bytes;
-        },
+  const shardHandles = shardFiles();
+  try {
+    const dir = dirname(resolve(file));
+    const tensors: StoredTensor[] = [];
+    const files = [file];
+    const skipped: string[] = [];
+    const quantized: Record<string, number> = {};
+    let trailingBytes = 0;
+    for (const [gi, group] of json.groups.entries()) {
+      const { shards, offsets, needed } = await layoutGroup(shardHandles, group, gi, dir, file);
+      files.push(...shards.map((s) => s.path));
+      trailingBytes += shards.reduce((n, s) => n + s.size, 0) - needed;
+      group.weights.forEach((w, wi) => {
+        const dtype = storedDtype(w);
+        if (!dtype) {
+          skipped.push(`${w.name} (${w.dtype})`);
+          return;
+        }
+        const start = offsets[wi];
+        const raw = storedBytes(w)!;
+        const home = shardAt(shards, start);
+        const contiguous = raw === 0 || start + raw <= home.start + home.size;
+        const q = w.quantization;
+        if (q) quantized[q.dtype] = (quantized[q.dtype] ?? 0) + 1;
+        const affine = q && q.dtype !== 'float16';
+        tensors.push({
+          name: w.name,
+          dtype,
+          shape: w.shape,
+          byteLength: affine ? w.elements * DTYPE_SIZE[dtype] : raw,
+          file: home?.path,
+          ...(contiguous && !affine && home ? { offset: start - home.start } : {}),
+          freshReads: true, // readRange and dequantize make a new array per read
+          async read() {
+            const bytes = await readRange(shardHandles, shards, start, raw, w.name);
+            return affine ? dequantize(w, bytes) : bytes;
+          },
+        });
       });
-    });
+    }
+    return {
+      format: 'tfjs',
+      path,
+      files,
+      metadata: {
+        modelFormat: json.format ?? (json.modelTopology && typeof json.modelTopology === 'object' && 'node' in json.modelTopology ? 'graph-model' : 'layers-model'),
+        ...(json.generatedBy !== undefined ? { generatedBy: json.generatedBy } : {}),
+        ...(json.convertedBy !== undefined ? { convertedBy: json.convertedBy } : {}),
+        ...(json.userDefinedMetadata !== undefined ? { userDefinedMetadata: json.userDefinedMetadata } : {}),
+        weightGroups: json.groups.length,
+        shards: files.length - 1,
+        ...(Object.keys(quantized).length ? { quantized } : {}),
+        ...(skipped.length ? { skipped } : {}),
+        ...(trailingBytes > 0 ? { trailingBytes } : {}),
+      },
+      tensors,
+      structure: {
+        format: json.format,
+        modelTopology: json.modelTopology,
+        ...(json.signature !== undefined ? { signature: json.signature } : {}),
+        ...(json.modelInitializer !== undefined ? { modelInitializer: json.modelInitializer } : {}),
+      },
+      close: () => shardHandles.close(),
+    };
+  } catch (e) {
+    await shardHandles.close();
+    throw e;
   }
-  return {
-    format: 'tfjs',
-    path,
-    files,
-    metadata: {
-      modelFormat: json.format ?? (json.modelTopology && typeof json.modelTopology === 'object' && 'node' in json.modelTopology ? 'graph-model' : 'layers-model'),
-      ...(json.generatedBy !== undefined ? { generatedBy: json.generatedBy } : {}),
-      ...(json.convertedBy !== undefined ? { convertedBy: json.convertedBy } : {}),
-      ...(json.userDefinedMetadata !== undefined ? { userDefinedMetadata: json.userDefinedMetadata } : {}),
-      weightGroups: json.groups.length,
-      shards: files.length - 1,
-      ...(Object.keys(quantized).length ? { quantized } : {}),
-      ...(skipped.length ? { skipped } : {}),
-      ...(trailingBytes > 0 ? { trailingBytes } : {}),
-    },
-    tensors,
-    structure: {
-      format: json.format,
-      modelTopology: json.modelTopology,
-      ...(json.signature !== undefined ? { signature: json.signature } : {}),
-      ...(json.modelInitializer !== undefined ? { modelInitializer: json.modelInitializer } : {}),
-    },
-    async close() {},
-  };
 }
 
 const HEAD_KEYS = /"(weightsManifest|modelTopology)"\s*:|"format"\s*:\s*"(layers|graph)-model"/;

@@ -98,7 +98,7 @@ export function fileSource(path: string): Source {
     async copy(offset, length, what) {
       checkSpan(size, offset, length, what);
       if (!open) throw new Hdf5Error('the file is closed');
-      // A whole buffer of its own (io/pool: reused once a writer has written it), filled completely below.
+      // Memory of its own (io/pool: reused once a writer has written it), filled completely below.
       const out = takeBuffer(length);
       for (let done = 0; done < length; ) {
         const n = await new Promise<number>((resolve, reject) =>
