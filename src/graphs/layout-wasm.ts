@@ -134,81 +134,17 @@
  * align=4 is only a hint.)
  */
 
+import {
+  add, and, call, divU, eq, f32Div, f32Load, f32Mul, f32Store, f32x4Div, f32x4Mul, f32x4Splat, forLoop, geU, get, i32, ifElse, I32, F32, ltU, mul,
+  remU, select, set, shl, shuffle32, v128Load, v128Store, V128, wasmModule, type Code,
+} from '../wasm.js';
+
 /**
  * Tile edge in floats: a 64 x 64 source tile and its destination tile (32 KiB) stay in L1/L2.
  * On the full-size IRv2 kernels 64 measured 0.25-0.3 ns per float, 32 0.35-0.5, 16 0.5-0.7,
  * 128 and 256 no better than 64.
  */
 const TILE = 64;
-
-// --- a few opcodes (WebAssembly core spec 1.0 + fixed-width SIMD) -------------------------------
-
-type Code = (number | Code)[];
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && !(b & 0x40)) || (n === -1 && b & 0x40)) return [...out, b];
-    out.push(b | 0x80);
-  }
-}
-
-const I32 = 0x7f;
-const F32 = 0x7d;
-const V128 = 0x7b;
-const get = (l: number): Code => [0x20, ...uleb(l)];
-const set = (l: number): Code => [0x21, ...uleb(l)];
-const i32 = (n: number): Code => [0x41, ...sleb(n)];
-const add = 0x6a;
-const mul = 0x6c;
-const divU = 0x6e;
-const remU = 0x70;
-const and = 0x71;
-const shl = 0x74;
-const eq = 0x46;
-const ltU = 0x49;
-const geU = 0x4f;
-const select = 0x1b;
-const call = (f: number): Code => [0x10, ...uleb(f)];
-/** memarg: alignment 4 bytes (2^2), offset 0. */
-const f32Load = [0x2a, 2, 0];
-const f32Store = [0x38, 2, 0];
-const v128Load = [0xfd, 0x00, 2, 0];
-const v128Store = [0xfd, 0x0b, 2, 0];
-const f32Mul = 0x94;
-const f32Div = 0x95;
-const f32x4Splat = [0xfd, ...uleb(0x13)];
-const f32x4Mul = [0xfd, ...uleb(0xe6)];
-const f32x4Div = [0xfd, ...uleb(0xe7)];
-/** i8x16.shuffle on the two v128 operands, given as four i32 lanes (0-3 first operand, 4-7 second). */
-const shuffle32 = (lanes: number[]): Code => [0xfd, 0x0d, ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3])];
-
-/** `for (i = from; i < to; i += step) body` (unsigned compare; `to` re-evaluated each turn). */
-const forLoop = (i: number, from: Code, to: Code, step: number, body: Code): Code => [
-  from, set(i),
-  0x02, 0x40, // block
-  0x03, 0x40, // loop
-  get(i), to, geU, 0x0d, 1, // br_if 1 (leave)
-  body,
-  get(i), i32(step), add, set(i),
-  0x0c, 0, // br 0 (again)
-  0x0b, 0x0b, // end loop, end block
-];
-
-const ifElse = (cond: Code, then: Code, otherwise: Code): Code => [cond, 0x04, 0x40, then, 0x05, otherwise, 0x0b];
 
 // $row: params base 0, x 1, n 2, k 3, stride 4
 const ROW = 0;
@@ -305,36 +241,15 @@ const scaleBody: Code = [
   ifElse([get(SDIV)], scaleLoops(f32x4Div, f32Div), scaleLoops(f32x4Mul, f32Mul)),
 ];
 
-const flat = (code: Code): number[] => code.flatMap((x) => (typeof x === 'number' ? [x] : flat(x)));
-const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
-const name = (s: string): number[] => [...uleb(s.length), ...[...s].map((ch) => ch.charCodeAt(0))];
-const funcBody = (locals: [number, number][], code: Code): number[] => {
-  const body = [...vec(locals.map(([n, t]) => [...uleb(n), t])), ...flat(code), 0x0b];
-  return [...uleb(body.length), ...body];
-};
-
 /** The module's bytes (built once, at import: 1.3 KB). */
-export const moduleBytes: Uint8Array<ArrayBuffer> = Uint8Array.from([
-  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // \0asm, version 1
-  ...section(1, vec([
-    [0x60, ...vec([[I32], [I32], [I32], [I32], [I32]]), ...vec([[I32]])], // type 0: $row
-    [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), ...vec([])], // type 1: transpose
-    [0x60, ...vec([[I32], [I32], [F32], [I32]]), ...vec([])], // type 2: scale
-  ])),
-  ...section(3, vec([[0], [1], [2]])), // functions: $row, transpose, scale
-  ...section(5, vec([[0x00, 1]])), // memory: min 1 page, no max
-  ...section(7, vec([
-    [...name('memory'), 0x02, 0],
-    [...name('transpose'), 0x00, 1],
-    [...name('scale'), 0x00, 2],
-  ])),
-  ...section(10, vec([
-    funcBody([], rowBody),
-    funcBody([[I32_LOCALS, I32], [8, V128]], transposeBody),
-    funcBody([[2, I32], [1, V128]], scaleBody),
-  ])),
-]);
+export const moduleBytes: Uint8Array<ArrayBuffer> = wasmModule({
+  memoryPages: 1,
+  funcs: [
+    { params: [I32, I32, I32, I32, I32], results: [I32], locals: [], body: rowBody }, // $row
+    { export: 'transpose', params: [I32, I32, I32, I32, I32, I32], locals: [[I32_LOCALS, I32], [8, V128]], body: transposeBody },
+    { export: 'scale', params: [I32, I32, F32, I32], locals: [[2, I32], [1, V128]], body: scaleBody },
+  ],
+});
 
 // --- instantiation and memory --------------------------------------------------------------------
 
