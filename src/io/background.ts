@@ -3,8 +3,8 @@
  * committed: the source's SHA-256 (recorded in the output's provenance) and the checksums a reader
  * defers (TensorFlow checkpoints' CRC32C of every tensor or block read). Moving them off the
  * thread that reads, converts and writes took 0.2-0.3 s off converting a 232 MB checkpoint on the
- * 2-core machine: the CRCs (1.2 ns per byte) now overlap the conversion instead of preceding each
- * tensor's use. The worker reads the bytes again itself (from the page cache: the conversion has
+ * 2-core machine: the CRCs now overlap the conversion instead of preceding each tensor's use, in
+ * WebAssembly (io/crc32c.ts, 0.6 ns per byte against 1.1-1.7 for the JS loop). The worker reads the bytes again itself (from the page cache: the conversion has
  * just read them), which costs far less than sending them over.
  *
  * Tasks run one after another, in the order given. `settle()` waits for every check added with
@@ -14,20 +14,31 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { crc32cExtend, crc32cTables, crc32cWith, LITTLE_ENDIAN } from './crc32c.js';
+import { crc32cExtend, crc32cModuleBytes, crc32cTables, crc32cWith, LITTLE_ENDIAN } from './crc32c.js';
 
 // CommonJS, run by `new Worker(..., { eval: true })`, with the CRC code of ./crc32c.ts as text
 // (both functions are self-contained). Blocking reads: nothing else runs on that thread. The files
 // are opened and closed by the main thread (descriptors are the process's), so that stopping the
 // worker mid-task leaves none open.
 const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const { readSync } = require('node:fs');
 const crc32cWith = ${crc32cWith.toString()};
 const TABLES = (${crc32cTables.toString()})();
 const LITTLE_ENDIAN = ${LITTLE_ENDIAN};
-const buf = Buffer.allocUnsafeSlow(1 << 22);
+const CHUNK = 1 << 22;
+// With the WebAssembly CRC, chunks are read straight into its memory: tables at 0, data at 64 KiB
+// (the memory never grows again, so this view stays valid).
+let wasmCrc = null;
+let buf;
+if (workerData.crcModule) {
+  const { exports } = new WebAssembly.Instance(new WebAssembly.Module(workerData.crcModule));
+  exports.memory.grow(1 + CHUNK / 65536);
+  new Uint32Array(exports.memory.buffer, 0, TABLES.length).set(TABLES);
+  buf = Buffer.from(exports.memory.buffer, 65536, CHUNK);
+  wasmCrc = (crc, n) => exports.crc(65536, n, crc) >>> 0;
+} else buf = Buffer.allocUnsafeSlow(CHUNK);
 function sha256(fd) {
   const hash = createHash('sha256');
   for (let pos = 0, n; (n = readSync(fd, buf, 0, buf.length, pos)) > 0; pos += n) hash.update(buf.subarray(0, n));
@@ -38,7 +49,7 @@ function crc32c(fd, offset, length) {
   for (let done = 0; done < length; ) {
     const n = readSync(fd, buf, 0, Math.min(buf.length, length - done), offset + done);
     if (n === 0) throw new Error('the file ends at byte ' + (offset + done) + ' (changed while converting?)');
-    crc = crc32cWith(TABLES, LITTLE_ENDIAN, crc, buf.subarray(0, n));
+    crc = wasmCrc ? wasmCrc(crc, n) : crc32cWith(TABLES, LITTLE_ENDIAN, crc, buf.subarray(0, n));
     done += n;
   }
   return crc;
@@ -68,8 +79,10 @@ export interface BackgroundChecks {
   stop(): Promise<void>;
 }
 
-export function startBackgroundChecks(): BackgroundChecks {
-  const worker = new Worker(WORKER_SOURCE, { eval: true, stdout: true, stderr: true });
+/** `wasm: false` checks CRCs with the JS loop (tests; it is used anyway where WebAssembly is missing). */
+export function startBackgroundChecks(options: { wasm?: boolean } = {}): BackgroundChecks {
+  const wasm = (options.wasm ?? true) && LITTLE_ENDIAN && typeof WebAssembly === 'object' && WebAssembly.validate(crc32cModuleBytes);
+  const worker = new Worker(WORKER_SOURCE, { eval: true, stdout: true, stderr: true, workerData: { crcModule: wasm ? crc32cModuleBytes : null } });
   const waiting = new Map<number, { resolve: (v: never) => void; reject: (e: Error) => void }>();
   const tracked: Promise<unknown>[] = [];
   const fds = new Map<string, number>();

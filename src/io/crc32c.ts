@@ -5,6 +5,8 @@
  * of data that itself holds CRCs is not degenerate.
  */
 
+import { add, and, forLoop, get, i32, I32, i32Load, i32Load8U, set, shl, shrU, wasmModule, xor, type Code } from '../wasm.js';
+
 /** Added after the rotation by `mask` (LevelDB's kMaskDelta). */
 const MASK_DELTA = 0xa282ead8;
 
@@ -87,3 +89,58 @@ export function unmaskCrc(masked: number): number {
   const rot = (masked - MASK_DELTA) >>> 0;
   return ((rot >>> 17) | (rot << 15)) >>> 0;
 }
+
+/**
+ * Slicing-by-8 in WebAssembly, for the checks worker (io/background.ts): the file's bytes are read
+ * straight into the module's memory and checked there, 3x the speed of the JS loop above (which
+ * bounds-checks each of its ten table and data loads). The tables go at bytes 0..8 KiB (the k-th
+ * 256-entry table at k KiB, as `crc32cTables` lays them out), the data anywhere after.
+ *
+ * (func (export "crc") (param $p i32) (param $n i32) (param $crc i32) (result i32)
+ *   (local $c i32) (local $end8 i32) (local $end i32) (local $a i32) (local $b i32)
+ *   (local.set $c (i32.xor (local.get $crc) (i32.const -1)))
+ *   (local.set $end8 (i32.add (local.get $p) (i32.and (local.get $n) (i32.const -8))))
+ *   (local.set $end (i32.add (local.get $p) (local.get $n)))
+ *   forLoop($p, (local.get $p), (local.get $end8), 8,
+ *     (local.set $a (i32.xor (i32.load (local.get $p)) (local.get $c)))
+ *     (local.set $b (i32.load offset=4 (local.get $p)))
+ *     ;; look(x, s, k) = (i32.load offset=k*1024 (i32.shl (i32.and (i32.shr_u x s) 255) 2))
+ *     (local.set $c (xor of look($a, 0, 7), look($a, 8, 6), look($a, 16, 5), look($a, 24, 4),
+ *                          look($b, 0, 3), look($b, 8, 2), look($b, 16, 1), look($b, 24, 0))))
+ *   forLoop($p, (local.get $p), (local.get $end), 1,
+ *     (local.set $c (i32.xor (i32.load (i32.shl (i32.and (i32.xor (local.get $c) (i32.load8_u (local.get $p))) 255) 2))
+ *                            (i32.shr_u (local.get $c) (i32.const 8)))))
+ *   (i32.xor (local.get $c) (i32.const -1)))
+ */
+const [P, N, CRC, C, END8, END, A, B] = [0, 1, 2, 3, 4, 5, 6, 7];
+const look = (x: number, shift: number, table: number): Code => [
+  get(x), shift ? [i32(shift), shrU] : [], shift < 24 ? [i32(255), and] : [], i32(2), shl, i32Load(table * 1024),
+];
+export const crc32cModuleBytes: Uint8Array<ArrayBuffer> = wasmModule({
+  memoryPages: 1,
+  funcs: [
+    {
+      export: 'crc',
+      params: [I32, I32, I32],
+      results: [I32],
+      locals: [[5, I32]],
+      body: [
+        get(CRC), i32(-1), xor, set(C),
+        get(P), get(N), i32(-8), and, add, set(END8),
+        get(P), get(N), add, set(END),
+        forLoop(P, get(P), get(END8), 8, [
+          get(P), i32Load(0), get(C), xor, set(A),
+          get(P), i32Load(4), set(B),
+          look(A, 0, 7), look(A, 8, 6), xor, look(A, 16, 5), xor, look(A, 24, 4), xor,
+          look(B, 0, 3), xor, look(B, 8, 2), xor, look(B, 16, 1), xor, look(B, 24, 0), xor,
+          set(C),
+        ]),
+        forLoop(P, get(P), get(END), 1, [
+          get(C), get(P), i32Load8U(0), xor, i32(255), and, i32(2), shl, i32Load(0),
+          get(C), i32(8), shrU, xor, set(C),
+        ]),
+        get(C), i32(-1), xor,
+      ],
+    },
+  ],
+});

@@ -15,8 +15,8 @@ const path = join(work, 'f.bin');
 writeFileSync(path, bytes);
 
 describe('background checks', () => {
-  it('SHA-256 of the whole file, and CRC-32C of ranges (across read chunks, unaligned), as computed here', async () => {
-    const checks = startBackgroundChecks();
+  it.each([true, false])('SHA-256 of the whole file, and CRC-32C of ranges (across read chunks, unaligned), as computed here (WebAssembly CRC: %s)', async (wasm) => {
+    const checks = startBackgroundChecks({ wasm });
     try {
       const ranges = [[0, 0], [0, 9], [3, 1000], [(4 << 20) - 7, 20], [1, bytes.length - 1], [bytes.length - 5, 5]];
       const [digest, ...crcs] = await Promise.all([checks.sha256(path), ...ranges.map(([o, n]) => checks.crc32c(path, o, n))]);

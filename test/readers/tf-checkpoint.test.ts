@@ -15,7 +15,7 @@ import { readNpy } from '../../src/io/npy.js';
 import { defaultInput } from '../../src/parity/input.js';
 import { runOnnx } from '../../src/parity/ort.js';
 import { READERS } from '../../src/readers/index.js';
-import { crc32c, crc32cExtend, maskCrc, unmaskCrc } from '../../src/io/crc32c.js';
+import { crc32c, crc32cExtend, crc32cModuleBytes, crc32cTables, maskCrc, unmaskCrc } from '../../src/io/crc32c.js';
 import { memoryFile } from '../../src/readers/tf-checkpoint/file.js';
 import { tfCheckpointReader } from '../../src/readers/tf-checkpoint/index.js';
 import { decodeSavedTensorSlices } from '../../src/readers/tf-checkpoint/protos.js';
@@ -71,6 +71,20 @@ describe('CRC32C', () => {
         const piece = data.subarray(offset, offset + length);
         expect(crc32c(piece), `offset ${offset}, length ${length}`).toBe(bitwise(piece));
       }
+  });
+
+  it('the WebAssembly module (the checks worker\'s) equals it too, at every alignment and length, and continues a CRC', () => {
+    const { exports } = new WebAssembly.Instance(new WebAssembly.Module(crc32cModuleBytes)) as unknown as {
+      exports: { memory: WebAssembly.Memory; crc: (p: number, n: number, crc: number) => number };
+    };
+    new Uint32Array(exports.memory.buffer, 0, 2048).set(crc32cTables());
+    const at = 8192;
+    const data = Uint8Array.from({ length: 64 }, (_, i) => (i * 2654435761) >>> 24);
+    new Uint8Array(exports.memory.buffer, at, 64).set(data);
+    for (let offset = 0; offset < 8; offset++)
+      for (let length = 0; length + offset <= 40; length++)
+        expect(exports.crc(at + offset, length, 0) >>> 0, `offset ${offset}, length ${length}`).toBe(crc32c(data.subarray(offset, offset + length)));
+    expect(exports.crc(at + 13, 51, crc32c(data.subarray(0, 13))) >>> 0).toBe(crc32c(data));
   });
 });
 
