@@ -8,8 +8,12 @@ export const FORMAT = 'tf';
 export interface RangeFile {
   readonly path: string;
   readonly size: number;
-  /** Exactly `length` bytes at `offset`; a FormatError when the file is shorter. */
-  read(offset: number, length: number, tensor?: string): Promise<Uint8Array>;
+  /**
+   * Exactly `length` bytes at `offset`; a FormatError when the file is shorter. In memory from
+   * io/pool (for a tensor that a writer gives back once written) unless `pooled` is false (a block
+   * that is parsed and dropped: in the pool it would keep the rest of its slab from being reused).
+   */
+  read(offset: number, length: number, tensor?: string, pooled?: boolean): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
@@ -25,10 +29,10 @@ export async function openRangeFile(path: string): Promise<RangeFile> {
   return {
     path,
     size,
-    async read(offset, length, tensor) {
+    async read(offset, length, tensor, pooled = true) {
       if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size)
         throw new FormatError(FORMAT, { file: path, tensor, offset }, `${length} bytes at ${offset} run past the end of the ${size}-byte file`);
-      const buf = takeBuffer(length); // filled completely below
+      const buf = pooled ? takeBuffer(length) : new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length); // filled completely below
       let done = 0;
       while (done < length) {
         const { bytesRead } = await fh.read(buf, done, length - done, offset + done);

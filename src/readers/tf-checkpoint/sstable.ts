@@ -185,7 +185,7 @@ export async function openTable(file: RangeFile, options: TableOptions = {}): Pr
   async function readRaw(handle: BlockHandle, tensor?: string): Promise<Uint8Array> {
     if (handle.offset + handle.size + BLOCK_TRAILER_BYTES > footerAt)
       throw fail(handle.offset, `block of ${handle.size} bytes at ${handle.offset} runs past the data (ends at ${footerAt})`, tensor);
-    return file.read(handle.offset, handle.size + BLOCK_TRAILER_BYTES, tensor);
+    return file.read(handle.offset, handle.size + BLOCK_TRAILER_BYTES, tensor, false);
   }
 
   /** Checks the CRC of a block read raw (contents, type byte, masked CRC): now, or on `checks`. */

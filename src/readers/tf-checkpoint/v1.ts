@@ -9,6 +9,7 @@
 import { FormatError } from '../../errors.js';
 import { DTYPE_SIZE } from '../../tensor.js';
 import type { ReadOptions, StoredTensor } from '../types.js';
+import { takeBuffer } from '../../io/pool.js';
 import { FORMAT, openRangeFile, type RangeFile } from './file.js';
 import { decodeSavedTensorSlices, dtypeName, dtypeOf, type Extent, type SliceMeta, type TensorValues } from './protos.js';
 import { copySlice, encodeTensorNameSlice, isFullSlice, sliceBox, tensorValueBytes } from './slices.js';
@@ -114,8 +115,17 @@ async function readMeta(file: RangeFile, options: ReadOptions): Promise<V1Checkp
       shape,
       byteLength,
       file: path,
+      // A tensor's bytes lie inside a block at any alignment: copied out into memory of its own
+      // (io/pool), which its float32 view can use in place and a writer give back. (A partitioned
+      // tensor is put together in a new, zeroed array.)
+      freshReads: true,
       async read() {
-        if (boxes.length === 1 && isFullSlice(boxes[0].extents, shape)) return readSlice(boxes[0].extents, boxes[0].box);
+        if (boxes.length === 1 && isFullSlice(boxes[0].extents, shape)) {
+          const bytes = await readSlice(boxes[0].extents, boxes[0].box);
+          const own = takeBuffer(bytes.length);
+          own.set(bytes);
+          return own;
+        }
         const out = new Uint8Array(byteLength);
         for (const { extents, box } of boxes) {
           const bytes = await readSlice(extents, box);
