@@ -37,26 +37,66 @@ if (workerData.crcModule) {
   exports.memory.grow(1 + CHUNK / 65536);
   new Uint32Array(exports.memory.buffer, 0, TABLES.length).set(TABLES);
   buf = Buffer.from(exports.memory.buffer, 65536, CHUNK);
-  wasmCrc = (crc, n) => exports.crc(65536, n, crc) >>> 0;
+  wasmCrc = (crc, at, n) => exports.crc(65536 + at, n, crc) >>> 0;
 } else buf = Buffer.allocUnsafeSlow(CHUNK);
-function sha256(fd) {
-  const hash = createHash('sha256');
-  for (let pos = 0, n; (n = readSync(fd, buf, 0, buf.length, pos)) > 0; pos += n) hash.update(buf.subarray(0, n));
-  return hash.digest('hex');
-}
+/** CRC of buf[at, at + n), continuing crc. */
+const crcOf = (crc, at, n) => (wasmCrc ? wasmCrc(crc, at, n) : crc32cWith(TABLES, LITTLE_ENDIAN, crc, buf.subarray(at, at + n)));
+const unmask = (m) => {
+  const rot = (m - 0xa282ead8) >>> 0;
+  return ((rot >>> 17) | (rot << 15)) >>> 0;
+};
+const ended = (at) => new Error('the file ends at byte ' + at + ' (changed while converting?)');
 function crc32c(fd, offset, length) {
   let crc = 0;
   for (let done = 0; done < length; ) {
-    const n = readSync(fd, buf, 0, Math.min(buf.length, length - done), offset + done);
-    if (n === 0) throw new Error('the file ends at byte ' + (offset + done) + ' (changed while converting?)');
-    crc = wasmCrc ? wasmCrc(crc, n) : crc32cWith(TABLES, LITTLE_ENDIAN, crc, buf.subarray(0, n));
+    const n = readSync(fd, buf, 0, Math.min(CHUNK, length - done), offset + done);
+    if (n === 0) throw ended(offset + done);
+    crc = crcOf(crc, 0, n);
     done += n;
   }
   return crc;
 }
+// One pass over a file: its SHA-256 when asked, and the CRC of each block [offset, offset + length)
+// (sorted, apart) against the masked CRC stored in the 4 bytes after it. Returns the digest and the
+// first block that does not match, as [offset, stored, computed].
+function scan(fd, hash, blocks) {
+  const h = hash ? createHash('sha256') : null;
+  const last = blocks.length - 2;
+  let pos = hash ? 0 : blocks.length ? blocks[0] : 0;
+  const end = hash ? Infinity : blocks.length ? blocks[last] + blocks[last + 1] + 4 : 0;
+  let j = 0, crc = 0, trailer = 0, got = 0, bad = null;
+  while (pos < end) {
+    const n = readSync(fd, buf, 0, Math.min(CHUNK, end - pos), pos);
+    if (n === 0) {
+      if (end === Infinity) break;
+      throw ended(pos);
+    }
+    if (h) h.update(buf.subarray(0, n));
+    const stop = pos + n;
+    for (let at = pos; j < blocks.length && at < stop; ) {
+      const off = blocks[j], len = blocks[j + 1];
+      if (at < off) at = Math.min(off, stop);
+      else if (at < off + len) {
+        const e = Math.min(off + len, stop);
+        crc = crcOf(crc, at - pos, e - at);
+        at = e;
+      } else {
+        for (const e = Math.min(off + len + 4, stop); at < e; at++, got++) trailer = (trailer | (buf[at - pos] << (8 * got))) >>> 0;
+        if (got === 4) {
+          if (!bad && unmask(trailer) !== crc) bad = [off, unmask(trailer), crc];
+          j += 2;
+          crc = trailer = got = 0;
+        }
+      }
+    }
+    pos = stop;
+  }
+  if (j < blocks.length) throw ended(pos);
+  return { digest: h ? h.digest('hex') : undefined, bad };
+}
 parentPort.on('message', (task) => {
   try {
-    const value = task.kind === 'sha256' ? sha256(task.fd) : crc32c(task.fd, task.offset, task.length);
+    const value = task.kind === 'scan' ? scan(task.fd, task.hash, task.blocks) : crc32c(task.fd, task.offset, task.length);
     parentPort.postMessage({ id: task.id, value });
   } catch (e) {
     parentPort.postMessage({ id: task.id, error: String((e && e.message) || e) });
@@ -64,15 +104,33 @@ parentPort.on('message', (task) => {
 });
 `;
 
-type Task = { kind: 'sha256' } | { kind: 'crc32c'; offset: number; length: number };
+type Task = { kind: 'scan'; hash: boolean; blocks: number[] } | { kind: 'crc32c'; offset: number; length: number };
+
+/** A block whose stored CRC does not match its bytes. */
+export interface BadBlock {
+  readonly offset: number;
+  readonly stored: number;
+  readonly computed: number;
+}
 
 export interface BackgroundChecks {
   /** SHA-256 of the whole file, hex. */
   sha256(path: string): Promise<string>;
   /** CRC-32C (unmasked) of `length` bytes at `offset`. */
   crc32c(path: string, offset: number, length: number): Promise<number>;
-  /** Adds a check (typically a crc32c task and its comparison): `settle` rejects if it does. */
-  track(check: Promise<unknown>): void;
+  /**
+   * Checks LevelDB-style blocks (`length` bytes at `offset`, then their masked CRC-32C in the next
+   * 4 bytes), all in one pass over the file; resolves with the first that does not match. The pass
+   * waits for a `sha256` of the same file, or for `settle`, and then does both at once (a TF V1
+   * checkpoint is read once for its hash and its CRCs, not twice).
+   */
+  blockCrcs(path: string, blocks: readonly { offset: number; length: number }[]): Promise<BadBlock | undefined>;
+  /**
+   * Adds a check (typically a crc32c task and its comparison): `settle` rejects if it does. A
+   * function is called by `settle`, once everything has been read (for an error that names what
+   * was read from a bad block).
+   */
+  track(check: Promise<unknown> | (() => Promise<unknown>)): void;
   /** Resolves once every tracked check has; rejects with the first that fails. */
   settle(): Promise<void>;
   /** Ends the worker (what is still running rejects); idempotent. */
@@ -84,7 +142,7 @@ export function startBackgroundChecks(options: { wasm?: boolean } = {}): Backgro
   const wasm = (options.wasm ?? true) && LITTLE_ENDIAN && typeof WebAssembly === 'object' && WebAssembly.validate(crc32cModuleBytes);
   const worker = new Worker(WORKER_SOURCE, { eval: true, stdout: true, stderr: true, workerData: { crcModule: wasm ? crc32cModuleBytes : null } });
   const waiting = new Map<number, { resolve: (v: never) => void; reject: (e: Error) => void }>();
-  const tracked: Promise<unknown>[] = [];
+  const tracked: (Promise<unknown> | (() => Promise<unknown>))[] = [];
   const fds = new Map<string, number>();
   let nextId = 0;
   let ended: Error | undefined;
@@ -113,23 +171,54 @@ export function startBackgroundChecks(options: { wasm?: boolean } = {}): Backgro
     });
     return p;
   }
-  function track(check: Promise<unknown>): void {
-    check.catch(() => undefined); // observed by settle(); never an unhandled rejection
+  function track(check: Promise<unknown> | (() => Promise<unknown>)): void {
+    if (check instanceof Promise) check.catch(() => undefined); // observed by settle(); never an unhandled rejection
     tracked.push(check);
   }
+
+  // block checks waiting for a hash of their file, or for settle()
+  type Scan = { digest?: string; bad: [number, number, number] | null };
+  const gathered = new Map<string, { blocks: number[]; results: ((r: Scan | Error) => void)[] }>();
+  const flush = (path: string, hash: boolean): Promise<Scan> => {
+    const g = gathered.get(path);
+    gathered.delete(path);
+    const scan = run<Scan>(path, { kind: 'scan', hash, blocks: g?.blocks ?? [] });
+    scan.then((r) => g?.results.forEach((f) => f(r)), (e: Error) => g?.results.forEach((f) => f(e)));
+    return scan;
+  };
+  const blockCrcs = (path: string, blocks: readonly { offset: number; length: number }[]): Promise<BadBlock | undefined> =>
+    new Promise((resolve, reject) => {
+      // sorted and apart (a corrupt index's overlapping blocks fail when read, not here)
+      const flat: number[] = [];
+      let end = 0;
+      for (const b of [...blocks].sort((x, y) => x.offset - y.offset))
+        if (b.offset >= end && b.length >= 0) {
+          flat.push(b.offset, b.length);
+          end = b.offset + b.length + 4;
+        }
+      const g = gathered.get(path) ?? { blocks: [], results: [] };
+      if (g.blocks.length > 0) return reject(new Error(`${path}: its blocks are being checked already`));
+      g.blocks.push(...flat);
+      g.results.push((r) => (r instanceof Error ? reject(r) : resolve(r.bad ? { offset: r.bad[0], stored: r.bad[1], computed: r.bad[2] } : undefined)));
+      gathered.set(path, g);
+    });
   return {
-    sha256: (path) => run(path, { kind: 'sha256' }),
+    sha256: (path) => flush(path, true).then((r) => r.digest!),
     crc32c: (path, offset, length) => run(path, { kind: 'crc32c', offset, length }),
+    blockCrcs,
     track,
     async settle() {
+      for (const path of [...gathered.keys()]) flush(path, false).catch(() => undefined); // reported through their checks
       // checks added while waiting are waited for too
       for (let done = 0; done < tracked.length; ) {
-        const batch = tracked.slice(done);
+        const batch = tracked.slice(done).map((c) => (typeof c === 'function' ? c() : c));
         done = tracked.length;
         await Promise.all(batch);
       }
     },
     async stop() {
+      for (const g of gathered.values()) g.results.forEach((f) => f(new Error('the background checks stopped')));
+      gathered.clear();
       if (!ended) await worker.terminate();
       for (const fd of fds.values()) closeSync(fd);
       fds.clear();

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkCrc32c, startBackgroundChecks } from '../../src/io/background.js';
-import { crc32c } from '../../src/io/crc32c.js';
+import { crc32c, maskCrc } from '../../src/io/crc32c.js';
 
 const work = mkdtempSync(join(tmpdir(), 'wp-background-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -63,6 +63,38 @@ describe('background checks', () => {
       await expect(again.settle()).rejects.toThrow(/unreadable: ENOENT/);
     } finally {
       await again.stop();
+    }
+  });
+
+  it.each([true, false])('blockCrcs: every block against its stored CRC in one pass with the hash; the first bad one (WebAssembly CRC: %s)', async (wasm) => {
+    // blocks (contents + type byte, then 4 bytes of masked CRC) at gaps, one straddling the 4 MiB
+    // read chunk, one whose trailer does
+    const file = new Uint8Array(bytes);
+    const chunk = 4 << 20;
+    const blocks = [
+      { offset: 10, length: 1000 },
+      { offset: chunk - 500, length: 1000 },
+      { offset: 2 * chunk - 1002, length: 1000 },
+      { offset: file.length - 200, length: 196 },
+    ];
+    for (const b of blocks) new DataView(file.buffer).setUint32(b.offset + b.length, maskCrc(crc32c(file.subarray(b.offset, b.offset + b.length))), true);
+    const good = join(work, `blocks-${wasm}.bin`);
+    writeFileSync(good, file);
+    file[2 * chunk - 100] ^= 1; // inside the third block
+    file[file.length - 3] ^= 1; // the last block's stored CRC
+    const bad = join(work, `blocks-bad-${wasm}.bin`);
+    writeFileSync(bad, file);
+    const checks = startBackgroundChecks({ wasm });
+    try {
+      const ok = checks.blockCrcs(good, [...blocks].reverse()); // any order
+      expect(await checks.sha256(good)).toBe(createHash('sha256').update(readFileSync(good)).digest('hex'));
+      expect(await ok).toBeUndefined();
+      const found = checks.blockCrcs(bad, blocks);
+      await checks.settle(); // runs the pass (no hash asked for)
+      const third = blocks[2];
+      expect(await found).toEqual({ offset: third.offset, stored: crc32c(bytes.subarray(third.offset, third.offset + third.length)), computed: crc32c(file.subarray(third.offset, third.offset + third.length)) });
+    } finally {
+      await checks.stop();
     }
   });
 

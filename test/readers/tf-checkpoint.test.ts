@@ -417,17 +417,20 @@ const V4_STEM = await (async () => {
   return { file: t.file!, offset: t.offset! };
 })();
 
-/** A byte in the middle of the largest tensor's values in the committed thin IRv2 V1 file. */
-const IRV2_V1_VALUE_AT = await (async () => {
+/** A byte in the middle of the values of the largest tensor of the network (`aux`: of the auxiliary head, which a conversion leaves out) in the committed thin IRv2 V1 file. */
+const irv2V1ValueAt = async (aux: boolean) => {
   const m = await readModel(join(IRV2.dir, KIND_PATH.v1), { from: 'tf' });
-  const big = m.tensors.reduce((a, b) => (b.byteLength > a.byteLength ? b : a));
+  // a kernel (not an optimizer slot, whose values may repeat the kernel's)
+  const big = m.tensors.filter((t) => t.name.endsWith('/weights') && t.name.includes('AuxLogits') === aux).reduce((a, b) => (b.byteLength > a.byteLength ? b : a));
   const bytes = await big.read();
   await m.close();
   const middle = Math.floor(bytes.length / 2);
   const at = readFileSync(join(IRV2.dir, KIND_PATH.v1)).indexOf(Buffer.from(bytes.subarray(middle, middle + 32)));
   if (at < 0) throw new Error('the tensor values are not stored raw');
   return at + 16;
-})();
+};
+const IRV2_V1_VALUE_AT = await irv2V1ValueAt(false);
+const IRV2_V1_AUX_VALUE_AT = await irv2V1ValueAt(true);
 
 describe('bad input: a typed error naming file, tensor and byte offset; exit code 3; no output', () => {
   const cases: [string, () => string, RegExp][] = [
@@ -446,6 +449,11 @@ describe('bad input: a typed error naming file, tensor and byte offset; exit cod
       flip(join(dir, 'v1/model.ckpt'), IRV2_V1_VALUE_AT, 0x10);
       return join(dir, 'v1/model.ckpt');
     }, /model\.ckpt, tensor '[^']+', byte \d+: block CRC32C mismatch/],
+    ['a flipped bit in the auxiliary head (V1), which the conversion leaves out: every block is checked', () => {
+      const dir = copyOf(IRV2, 'auxcrc');
+      flip(join(dir, 'v1/model.ckpt'), IRV2_V1_AUX_VALUE_AT, 0x10);
+      return join(dir, 'v1/model.ckpt');
+    }, /model\.ckpt, byte \d+: block CRC32C mismatch/],
     ['a tensor whose CRC does not match (V2)', () => {
       const dir = copyOf(V4, 'datacrc');
       // a byte inside a tensor of the network (a left-out tensor is never read)
@@ -491,7 +499,7 @@ describe('bad input: a typed error naming file, tensor and byte offset; exit cod
   });
 
   it('each is a FormatError in the library too', async () => {
-    const input = cases[9][1]();
+    const input = cases[10][1]();
     const err = await readModel(input, { from: 'tf' }).catch((e) => e);
     expect(err).toBeInstanceOf(FormatError);
     expect(err).toMatchObject({ code: 3, tensor: 'names' });

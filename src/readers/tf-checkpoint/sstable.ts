@@ -16,8 +16,8 @@
  *   the block's handle.
  */
 import { FormatError } from '../../errors.js';
-import { checkCrc32c, type BackgroundChecks } from '../../io/background.js';
-import { unmaskCrc } from '../../io/crc32c.js';
+import type { BackgroundChecks } from '../../io/background.js';
+import { crc32cExtend, unmaskCrc } from '../../io/crc32c.js';
 import { FORMAT, type RangeFile } from './file.js';
 import { SnappyError, snappyDecompress } from './snappy.js';
 
@@ -122,7 +122,7 @@ export function compareKeys(a: Uint8Array, b: Uint8Array): number {
 export interface TableOptions {
   /** Check block CRCs. Default true. */
   readonly verify?: boolean;
-  /** Check the data blocks' CRCs on this worker (ReadOptions.checks); the index block's here. */
+  /** Check the data blocks' CRCs on this worker, all in one pass (ReadOptions.checks); the index block's here. */
   readonly checks?: BackgroundChecks;
   /** What the table is, for messages (`index file`, `V1 checkpoint`). */
   readonly what?: string;
@@ -170,9 +170,12 @@ export async function openTable(file: RangeFile, options: TableOptions = {}): Pr
     throw e;
   }
 
+  /** Block offset -> a tensor read from it (names a block whose CRC, checked later, fails). */
+  const readFor = new Map<number, string>();
   // the last few blocks decoded: small tensors share blocks, and are read one after another
   const cache = new Map<number, Promise<Entry[]>>();
   function readBlock(handle: BlockHandle, tensor?: string, deferCheck = true): Promise<Entry[]> {
+    if (tensor !== undefined && !readFor.has(handle.offset)) readFor.set(handle.offset, tensor);
     const hit = cache.get(handle.offset);
     if (hit) return hit;
     const p = readBlockUncached(handle, tensor, deferCheck ? options.checks : undefined);
@@ -188,23 +191,20 @@ export async function openTable(file: RangeFile, options: TableOptions = {}): Pr
     return file.read(handle.offset, handle.size + BLOCK_TRAILER_BYTES, tensor, false);
   }
 
-  /** Checks the CRC of a block read raw (contents, type byte, masked CRC): now, or on `checks`. */
-  function checkBlock(handle: BlockHandle, raw: Uint8Array, tensor: string | undefined, checks: BackgroundChecks | undefined): void {
+  /** Checks the CRC of a block read raw (contents, type byte, masked CRC), now. */
+  function checkBlock(handle: BlockHandle, raw: Uint8Array, tensor: string | undefined): void {
     const stored = unmaskCrc(new DataView(raw.buffer, raw.byteOffset + handle.size + 1, 4).getUint32(0, true));
-    checkCrc32c(checks, { path: file.path, offset: handle.offset, bytes: raw.subarray(0, handle.size + 1) }, stored, (found) =>
-      typeof found === 'number'
-        ? fail(handle.offset, `block CRC32C mismatch (stored 0x${stored.toString(16)}, computed 0x${found.toString(16)}): the file is corrupt`, tensor)
-        : fail(handle.offset, `cannot read the block again to check its CRC32C: ${found.message}`, tensor, found),
-    );
+    const actual = crc32cExtend(0, raw.subarray(0, handle.size + 1));
+    if (actual !== stored) throw fail(handle.offset, `block CRC32C mismatch (stored 0x${stored.toString(16)}, computed 0x${actual.toString(16)}): the file is corrupt`, tensor);
   }
 
   async function readBlockUncached(handle: BlockHandle, tensor: string | undefined, checks: BackgroundChecks | undefined): Promise<Entry[]> {
     const raw = await readRaw(handle, tensor);
     const type = raw[handle.size];
-    if (verify) checkBlock(handle, raw, tensor, checks);
+    if (verify && !checks) checkBlock(handle, raw, tensor);
     // a block whose check was deferred and that does not decode: corrupt, if its CRC says so
     const failNow = (e: FormatError): FormatError => {
-      if (verify && checks) checkBlock(handle, raw, tensor, undefined);
+      if (verify && checks) checkBlock(handle, raw, tensor);
       return e;
     };
     let contents = raw.subarray(0, handle.size);
@@ -238,12 +238,31 @@ export async function openTable(file: RangeFile, options: TableOptions = {}): Pr
     index.push({ separator: e.key, handle });
   }
 
+  // With `checks`, every data block's CRC is checked in one pass beside the reading (with the
+  // file's hash, when one is asked for); a block that fails is named by a tensor read from it.
+  if (verify && options.checks) {
+    const blocks = index.filter((e) => e.handle.offset + e.handle.size + BLOCK_TRAILER_BYTES <= footerAt).map((e) => ({ offset: e.handle.offset, length: e.handle.size + 1 }));
+    const scan = options.checks.blockCrcs(file.path, blocks);
+    scan.catch(() => undefined); // reported below, when settled
+    options.checks.track(() =>
+      scan.then(
+        (bad) => {
+          if (bad) throw fail(bad.offset, `block CRC32C mismatch (stored 0x${bad.stored.toString(16)}, computed 0x${bad.computed.toString(16)}): the file is corrupt`, readFor.get(bad.offset));
+        },
+        (e: Error) => {
+          throw fail(undefined, `cannot read the file again to check its block CRCs: ${e.message}`, undefined, e);
+        },
+      ),
+    );
+  }
+
+
   return {
     file,
     index,
     readBlock,
     async checkBlockNow(handle, tensor) {
-      if (verify) checkBlock(handle, await readRaw(handle, tensor), tensor, undefined);
+      if (verify) checkBlock(handle, await readRaw(handle, tensor), tensor);
     },
     async get(key, tensor) {
       // the first block whose separator is >= key
