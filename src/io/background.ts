@@ -4,8 +4,9 @@
  * defers (TensorFlow checkpoints' CRC32C of every tensor or block read). Moving them off the
  * thread that reads, converts and writes took 0.2-0.3 s off converting a 232 MB checkpoint on the
  * 2-core machine: the CRCs now overlap the conversion instead of preceding each tensor's use, in
- * WebAssembly (io/crc32c.ts, 0.6 ns per byte against 1.1-1.7 for the JS loop). The worker reads the bytes again itself (from the page cache: the conversion has
- * just read them), which costs far less than sending them over.
+ * WebAssembly (io/crc32c.ts, 0.6 ns per byte against 1.1-1.7 for the JS loop). The worker reads
+ * the bytes again itself (from the page cache: the conversion has just read them), which costs
+ * far less than sending them over; a file both hashed and checked block by block is read once.
  *
  * Tasks run one after another, in the order given. `settle()` waits for every check added with
  * `track` (a task and what is made of its result: the comparison, the typed error) and rejects

@@ -16,6 +16,7 @@ import { defaultInput } from '../../src/parity/input.js';
 import { runOnnx } from '../../src/parity/ort.js';
 import { READERS } from '../../src/readers/index.js';
 import { crc32c, crc32cExtend, crc32cModuleBytes, crc32cTables, maskCrc, unmaskCrc } from '../../src/io/crc32c.js';
+import { giveBack } from '../../src/io/pool.js';
 import { memoryFile } from '../../src/readers/tf-checkpoint/file.js';
 import { tfCheckpointReader } from '../../src/readers/tf-checkpoint/index.js';
 import { decodeSavedTensorSlices } from '../../src/readers/tf-checkpoint/protos.js';
@@ -191,6 +192,24 @@ async function expectListing(f: TfFixture, kind: Kind, path = join(f.dir, KIND_P
 }
 
 describe('committed fixtures (TensorFlow 2.21, widthDivisor 16)', () => {
+  it('V1: tensors read all at once (blocks leaving the cache meanwhile) equal tensors read one by one whose memory was given back', async () => {
+    const path = join(IRV2.dir, KIND_PATH.v1);
+    const one = await readModel(path, { from: 'tf' });
+    const alone = new Map<string, Buffer>();
+    for (const t of one.tensors) {
+      const bytes = await t.read();
+      alone.set(t.name, Buffer.from(bytes.slice()));
+      giveBack(bytes); // as a writer does: the next reads land in this memory
+    }
+    await one.close();
+    const all = await readModel(path, { from: 'tf' });
+    const together = await Promise.all(all.tensors.map((t) => t.read())); // blocks leave the cache while others are still copied out
+    await all.close();
+    expect(together.length).toBeGreaterThan(100);
+    const differ = all.tensors.filter((t, i) => !Buffer.from(together[i]).equals(alone.get(t.name)!)).map((t) => t.name);
+    expect(differ).toEqual([]);
+  });
+
   it('V1: the same tensors, shapes and dtypes as tf.train.list_variables; every CRC verified; partitioned variables reassembled', async () => {
     const r = await expectListing(IRV2, 'v1');
     expect(r.model).toBe(917);

@@ -18,6 +18,7 @@
 import { FormatError } from '../../errors.js';
 import type { BackgroundChecks } from '../../io/background.js';
 import { crc32cExtend, unmaskCrc } from '../../io/crc32c.js';
+import { giveBack } from '../../io/pool.js';
 import { FORMAT, type RangeFile } from './file.js';
 import { SnappyError, snappyDecompress } from './snappy.js';
 
@@ -145,6 +146,12 @@ export interface Table {
   checkBlockNow(handle: BlockHandle, tensor?: string): Promise<void>;
   /** The value of `key`, or undefined; reads one data block. */
   get(key: Uint8Array, tensor?: string): Promise<{ value: Uint8Array; block: BlockHandle } | undefined>;
+  /**
+   * `use(value)` for the value of `key` while its block is held, or undefined when there is no
+   * such key (`use` must not return undefined). The value is a view of memory that is reused
+   * afterwards: `use` copies what it keeps.
+   */
+  withValue<T>(key: Uint8Array, tensor: string | undefined, use: (value: Uint8Array, block: BlockHandle) => T): Promise<T | undefined>;
   /** Every entry in key order (reads every block). */
   entries(): AsyncGenerator<Entry & { block: BlockHandle }>;
 }
@@ -172,23 +179,74 @@ export async function openTable(file: RangeFile, options: TableOptions = {}): Pr
 
   /** Block offset -> a tensor read from it (names a block whose CRC, checked later, fails). */
   const readFor = new Map<number, string>();
-  // the last few blocks decoded: small tensors share blocks, and are read one after another
-  const cache = new Map<number, Promise<Entry[]>>();
-  function readBlock(handle: BlockHandle, tensor?: string, deferCheck = true): Promise<Entry[]> {
+  /**
+   * The last few blocks decoded (small tensors share blocks, and are read one after another). A
+   * block's raw bytes come from io/pool and go back once it has left the cache and no `withValue`
+   * caller is still copying out of it: a checkpoint's 232 MB then pass through a few reused
+   * slabs instead of new memory. A block handed out by `readBlock` (views that may live on) is
+   * pinned: its memory is never reused.
+   */
+  interface CachedBlock {
+    entries: Promise<Entry[]>;
+    raw?: Uint8Array;
+    leases: number;
+    settled: boolean;
+    evicted: boolean;
+    pinned: boolean;
+  }
+  const cache = new Map<number, CachedBlock>();
+  const recycle = (c: CachedBlock) => {
+    if (c.raw && c.settled && c.evicted && c.leases === 0 && !c.pinned) {
+      giveBack(c.raw);
+      c.raw = undefined;
+    }
+  };
+  function cachedBlock(handle: BlockHandle, tensor: string | undefined, deferCheck: boolean): CachedBlock {
     if (tensor !== undefined && !readFor.has(handle.offset)) readFor.set(handle.offset, tensor);
     const hit = cache.get(handle.offset);
     if (hit) return hit;
-    const p = readBlockUncached(handle, tensor, deferCheck ? options.checks : undefined);
-    cache.set(handle.offset, p);
-    p.catch(() => cache.delete(handle.offset));
-    if (cache.size > CACHED_BLOCKS) cache.delete(cache.keys().next().value!);
-    return p;
+    const c: CachedBlock = { entries: Promise.resolve([]), leases: 0, settled: false, evicted: false, pinned: false };
+    c.entries = readBlockUncached(handle, tensor, deferCheck ? options.checks : undefined, (raw) => (c.raw = raw));
+    c.entries.then(
+      () => {
+        c.settled = true;
+        recycle(c);
+      },
+      () => {
+        c.settled = true; // (its memory is left to the collector)
+        if (cache.get(handle.offset) === c) cache.delete(handle.offset);
+      },
+    );
+    cache.set(handle.offset, c);
+    if (cache.size > CACHED_BLOCKS) {
+      const [offset, old] = cache.entries().next().value!;
+      cache.delete(offset);
+      old.evicted = true;
+      recycle(old);
+    }
+    return c;
+  }
+  function readBlock(handle: BlockHandle, tensor?: string, deferCheck = true): Promise<Entry[]> {
+    const c = cachedBlock(handle, tensor, deferCheck);
+    c.pinned = true;
+    return c.entries;
+  }
+  /** `use(entries)` while the block is held (a lease taken before anything is awaited). */
+  async function withBlock<T>(handle: BlockHandle, tensor: string | undefined, use: (entries: Entry[]) => T): Promise<T> {
+    const c = cachedBlock(handle, tensor, true);
+    c.leases++;
+    try {
+      return use(await c.entries);
+    } finally {
+      c.leases--;
+      recycle(c);
+    }
   }
 
-  async function readRaw(handle: BlockHandle, tensor?: string): Promise<Uint8Array> {
+  async function readRaw(handle: BlockHandle, tensor?: string, pooled = false): Promise<Uint8Array> {
     if (handle.offset + handle.size + BLOCK_TRAILER_BYTES > footerAt)
       throw fail(handle.offset, `block of ${handle.size} bytes at ${handle.offset} runs past the data (ends at ${footerAt})`, tensor);
-    return file.read(handle.offset, handle.size + BLOCK_TRAILER_BYTES, tensor, false);
+    return file.read(handle.offset, handle.size + BLOCK_TRAILER_BYTES, tensor, pooled);
   }
 
   /** Checks the CRC of a block read raw (contents, type byte, masked CRC), now. */
@@ -198,8 +256,9 @@ export async function openTable(file: RangeFile, options: TableOptions = {}): Pr
     if (actual !== stored) throw fail(handle.offset, `block CRC32C mismatch (stored 0x${stored.toString(16)}, computed 0x${actual.toString(16)}): the file is corrupt`, tensor);
   }
 
-  async function readBlockUncached(handle: BlockHandle, tensor: string | undefined, checks: BackgroundChecks | undefined): Promise<Entry[]> {
-    const raw = await readRaw(handle, tensor);
+  async function readBlockUncached(handle: BlockHandle, tensor: string | undefined, checks: BackgroundChecks | undefined, onRaw: (raw: Uint8Array) => void): Promise<Entry[]> {
+    const raw = await readRaw(handle, tensor, true);
+    onRaw(raw);
     const type = raw[handle.size];
     if (verify && !checks) checkBlock(handle, raw, tensor);
     // a block whose check was deferred and that does not decode: corrupt, if its CRC says so
@@ -257,24 +316,36 @@ export async function openTable(file: RangeFile, options: TableOptions = {}): Pr
   }
 
 
+  /** The first block whose separator is >= key: the only one that can hold it. */
+  function blockFor(key: Uint8Array): BlockHandle | undefined {
+    let lo = 0;
+    let hi = index.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareKeys(index[mid].separator, key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo === index.length ? undefined : index[lo].handle;
+  }
+
   return {
     file,
     index,
     readBlock,
+    async withValue(key, tensor, use) {
+      const block = blockFor(key);
+      if (!block) return undefined;
+      return withBlock(block, tensor, (entries) => {
+        for (const e of entries) if (compareKeys(e.key, key) === 0) return use(e.value, block);
+        return undefined;
+      });
+    },
     async checkBlockNow(handle, tensor) {
       if (verify) checkBlock(handle, await readRaw(handle, tensor), tensor);
     },
     async get(key, tensor) {
-      // the first block whose separator is >= key
-      let lo = 0;
-      let hi = index.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (compareKeys(index[mid].separator, key) < 0) lo = mid + 1;
-        else hi = mid;
-      }
-      if (lo === index.length) return undefined;
-      const block = index[lo].handle;
+      const block = blockFor(key);
+      if (!block) return undefined;
       for (const e of await readBlock(block, tensor)) if (compareKeys(e.key, key) === 0) return { value: e.value, block };
       return undefined;
     },

@@ -54,9 +54,10 @@ async function readMeta(file: RangeFile, options: ReadOptions): Promise<V1Checkp
   // data entries by key, filled on first use only when a computed key is not found (a writer
   // that encodes keys differently): a scan of the whole table
   let scanned: Map<string, { value: Uint8Array; block: BlockHandle }> | undefined;
-  const lookup = async (key: Uint8Array, tensor: string) => {
-    const hit = await table.get(key, tensor);
-    if (hit) return hit;
+  // `use(value, block)` while the block is held (it copies what it keeps); undefined: no such key
+  const lookup = async <T>(key: Uint8Array, tensor: string, use: (value: Uint8Array, block: BlockHandle) => T): Promise<T | undefined> => {
+    const hit = await table.withValue(key, tensor, use);
+    if (hit !== undefined) return hit;
     if (!scanned) {
       scanned = new Map();
       for await (const e of table.entries()) {
@@ -69,7 +70,8 @@ async function readMeta(file: RangeFile, options: ReadOptions): Promise<V1Checkp
         }
       }
     }
-    return scanned.get(hex(key));
+    const found = scanned.get(hex(key));
+    return found && use(found.value, found.block);
   };
 
   const tensors = meta.map((m): StoredTensor => {
@@ -92,19 +94,23 @@ async function readMeta(file: RangeFile, options: ReadOptions): Promise<V1Checkp
         throw new FormatError(FORMAT, { file: path, tensor: m.name }, (e as Error).message);
       }
     });
-    const readSlice = async (extents: Extent[], box: { size: number[] }) => {
-      const hit = await lookup(encodeTensorNameSlice(m.name, extents), m.name);
-      if (!hit) throw new FormatError(FORMAT, { file: path, tensor: m.name }, `slice ${JSON.stringify(extents)} is listed in the metadata but not stored`);
-      try {
-        const data = decodeSavedTensorSlices(hit.value).data;
-        if (!data || data.name !== m.name) throw new DecodeError(`entry holds ${data ? `'${data.name}'` : 'no data'}`, 0);
-        const values: TensorValues = data.values ?? { dtype: m.dtype, chunks: [], at: 0 };
-        return tensorValueBytes(values, dtype, elements(box.size));
-      } catch (e) {
-        if (!(e instanceof DecodeError)) throw e;
-        if (options.checks) await table.checkBlockNow(hit.block, m.name); // corruption, if the CRC says so
-        throw new FormatError(FORMAT, { file: path, tensor: m.name, offset: hit.block.offset }, e.message);
-      }
+    // decodes one slice and hands its bytes to `place`, which copies them out of the block
+    const readSlice = async <T>(extents: Extent[], box: { size: number[] }, place: (bytes: Uint8Array) => T): Promise<T> => {
+      const got = await lookup(encodeTensorNameSlice(m.name, extents), m.name, (value, block): { placed: T } | { bad: DecodeError; block: BlockHandle } => {
+        try {
+          const data = decodeSavedTensorSlices(value).data;
+          if (!data || data.name !== m.name) throw new DecodeError(`entry holds ${data ? `'${data.name}'` : 'no data'}`, 0);
+          const values: TensorValues = data.values ?? { dtype: m.dtype, chunks: [], at: 0 };
+          return { placed: place(tensorValueBytes(values, dtype, elements(box.size))) };
+        } catch (e) {
+          if (e instanceof DecodeError) return { bad: e, block };
+          throw e;
+        }
+      });
+      if (!got) throw new FormatError(FORMAT, { file: path, tensor: m.name }, `slice ${JSON.stringify(extents)} is listed in the metadata but not stored`);
+      if ('placed' in got) return got.placed;
+      if (options.checks) await table.checkBlockNow(got.block, m.name); // corruption, if the CRC says so
+      throw new FormatError(FORMAT, { file: path, tensor: m.name, offset: got.block.offset }, got.bad.message);
     };
     const covered = boxes.reduce((n, b) => n + elements(b.box.size), 0);
     if (covered !== elements(shape))
@@ -120,21 +126,22 @@ async function readMeta(file: RangeFile, options: ReadOptions): Promise<V1Checkp
       // tensor is put together in a new, zeroed array.)
       freshReads: true,
       async read() {
-        if (boxes.length === 1 && isFullSlice(boxes[0].extents, shape)) {
-          const bytes = await readSlice(boxes[0].extents, boxes[0].box);
-          const own = takeBuffer(bytes.length);
-          own.set(bytes);
-          return own;
-        }
+        if (boxes.length === 1 && isFullSlice(boxes[0].extents, shape))
+          return readSlice(boxes[0].extents, boxes[0].box, (bytes) => {
+            const own = takeBuffer(bytes.length);
+            own.set(bytes);
+            return own;
+          });
         const out = new Uint8Array(byteLength);
-        for (const { extents, box } of boxes) {
-          const bytes = await readSlice(extents, box);
-          try {
-            copySlice(out, shape, bytes, box, size);
-          } catch (e) {
-            throw new FormatError(FORMAT, { file: path, tensor: m.name }, (e as Error).message);
-          }
-        }
+        for (const { extents, box } of boxes)
+          await readSlice(extents, box, (bytes) => {
+            try {
+              copySlice(out, shape, bytes, box, size);
+            } catch (e) {
+              throw new FormatError(FORMAT, { file: path, tensor: m.name }, (e as Error).message);
+            }
+            return true;
+          });
         return out;
       },
     };
