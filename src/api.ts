@@ -1,10 +1,10 @@
 /** The library's main functions: read, bind, write, convert. The CLI is a thin layer over these. */
-import { basename } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { FormatError, SchemeError, UsageError } from './errors.js';
 import type { Arch } from './graphs/ir.js';
 import { SCHEME_LIST, type BindOptions, type Detection, type SchemeName } from './graphs/schemes/index.js';
 import { withClasses, withSoftmax } from './graphs/transforms.js';
-import { startBackgroundChecks } from './io/background.js';
+import { startBackgroundChecks, type BackgroundChecks } from './io/background.js';
 import { probePath } from './io/probe.js';
 import type { CanonicalModel } from './model.js';
 import { READERS, type FormatName, type ReadOptions, type SourceModel } from './readers/index.js';
@@ -84,6 +84,22 @@ export async function writeModel(model: CanonicalModel, outPath: string, options
 
 export interface ConvertOptions extends ReadModelOptions, BindModelOptions, WriteModelOptions {}
 
+/**
+ * Starts hashing a source that is one file from the start, beside its reading (opening a Keras
+ * .h5 walks its metadata for 0.1-0.2 s, and the hash then ended after the conversion): the file
+ * hashed is the one the reader reads, as `files[0]` will say. Not for TF checkpoints, whose
+ * reader first asks for every block's CRC: one pass over the file then does both.
+ */
+async function hashFromTheStart(input: string, from: FormatName | 'auto', checks: BackgroundChecks): Promise<{ path: string; digest: Promise<string> } | undefined> {
+  const probe = await probePath(input).catch(() => undefined);
+  if (!probe || probe.isDirectory || probe.size === 0) return undefined;
+  const format = from !== 'auto' ? from : READERS.find((r) => r.match(probe))?.format;
+  if (format === undefined || format === 'tf') return undefined;
+  const digest = checks.sha256(input);
+  digest.catch(() => undefined); // reported where it is used (or unused: another file is hashed)
+  return { path: resolve(input), digest };
+}
+
 export interface ConvertResult {
   readonly source: { readonly format: FormatName; readonly files: readonly string[]; readonly tensors: number };
   readonly detection: Detection;
@@ -100,11 +116,13 @@ export async function convert(input: string, output: string, options: ConvertOpt
   const checks = startBackgroundChecks();
   let source: SourceModel | undefined;
   try {
+    const early = await hashFromTheStart(input, options.from ?? 'auto', checks);
     source = await readModel(input, { ...options, checks: options.verify === false ? undefined : checks });
     const { format, files } = source;
     const hashed = files[0];
     // A source that cannot be read again (removed meanwhile) fails the write before its rename.
-    const digest = hashed === undefined ? undefined : checks.sha256(hashed).catch((e: Error) => {
+    const sha = hashed === undefined ? undefined : early && resolve(hashed) === early.path ? early.digest : checks.sha256(hashed);
+    const digest = sha?.catch((e: Error) => {
       throw new FormatError(format, { file: hashed }, `cannot read it again to hash it: ${e.message}`, { cause: e });
     });
     digest?.catch(() => undefined); // observed by the writer; never an unhandled rejection
