@@ -1,6 +1,6 @@
 /**
  * The canonical graph as ONNX nodes: a pure translation into plain data (no protobuf here), so
- * that it can be tested and printed without loading protobufjs.
+ * that it can be tested and printed without encoding anything.
  *
  * Operators (semantics identical in every opset 13..21, https://onnx.ai/onnx/operators/):
  * - conv2d        -> Conv with explicit symmetric `pads` (the builder made TF's SAME explicit)

@@ -5,8 +5,6 @@
  * each parameter is read once, converted once (float16) and written straight into the file (or
  * into `<out>.data`), with the next one read while the current one is written. Memory stays at
  * about two tensors beyond the source's own, whatever the model's size.
- *
- * protobufjs is imported inside `write`: `port --help` must not load it.
  */
 import { basename } from 'node:path';
 import { UsageError } from '../../errors.js';
@@ -19,7 +17,7 @@ import type { WriteOptions, WriteResult, Writer } from '../types.js';
 import { toFloat16Checked } from './float16.js';
 import { emitGraph, type OnnxGraph } from './graph.js';
 import { metadataProps } from './metadata.js';
-import { encodeModel, encodeTail, loadProtobuf, type EncodedModel, type Placement } from './proto.js';
+import { encodeModel, encodeTail, type EncodedModel, type Placement } from './proto.js';
 import { openSink, pieceOf, readAhead, type Piece, type Sink } from '../../io/stream.js';
 import { packageVersion } from '../../version.js';
 
@@ -129,7 +127,6 @@ async function write(model: CanonicalModel, outPath: string, options: WriteOptio
   });
   const lengths = graph.initializers.map((t) => sizeOf(t.dims) * (o.dtype === 'float16' ? 2 : 4));
 
-  const writer = await loadProtobuf();
   const producerVersion = packageVersion();
   const facts = {
     opset: o.opset,
@@ -148,7 +145,7 @@ async function write(model: CanonicalModel, outPath: string, options: WriteOptio
   const dataPath = `${outPath}.data`;
   const { external, placements, encoded } = layOut(o.externalData, (external) => {
     const placements = placeTensors(lengths, external ? basename(dataPath) : undefined);
-    return { placements, encoded: encodeModel(writer, graph, info, placements) };
+    return { placements, encoded: encodeModel(graph, info, placements) };
   });
   const targets = external ? [outPath, dataPath] : [outPath];
 
@@ -162,7 +159,7 @@ async function write(model: CanonicalModel, outPath: string, options: WriteOptio
       // The metadata again once the provenance is known (the source's SHA-256): same size.
       tail: async () =>
         provenancePending(m.provenance)
-          ? encodeTail(writer, graph, { ...info, metadata: metadataProps(m.graph, await settledProvenance(m.provenance), facts) })
+          ? encodeTail(graph, { ...info, metadata: metadataProps(m.graph, await settledProvenance(m.provenance), facts) })
           : encoded.tail,
       onProgress: options.onProgress,
     }).then((bytes) => ({ files: targets, bytes })),

@@ -1,6 +1,6 @@
 /**
- * The ModelProto, encoded for streaming: protobufjs's Writer encodes every message but the tensor
- * bytes, field by field after onnx/onnx.proto; the tensors' framing is computed from their sizes,
+ * The ModelProto, encoded for streaming: a small protobuf writer (below) encodes every message but
+ * the tensor bytes, field by field after onnx/onnx.proto; the tensors' framing is computed from their sizes,
  * so that each initializer's data can be written straight from the parameter's array, one tensor
  * at a time, never holding the whole model in memory. (A generated schema such as onnx-proto's
  * would only add start-up time and pin an older IR; the decoding tests use it as an independent
@@ -78,19 +78,98 @@ export function concat(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** protobufjs's minimal runtime (its Writer only: about 10 ms to load, against 70 for a generated schema). */
-type Protobuf = typeof import('protobufjs/minimal.js');
-type PbWriter = ReturnType<Protobuf['Writer']['create']>;
+const utf8 = new TextEncoder();
 
-/** Creates protobuf writers; protobufjs loads here, inside `write`, never at import time. */
-export type WriterFactory = () => PbWriter;
+/**
+ * The protobuf writing this file needs (the calls of protobufjs's Writer: varints, float, string,
+ * and fork/ldelim around a nested message), into one growing buffer. A nested message reserves 5
+ * bytes for its length, and its body moves up once the length is known. protobufjs did the same
+ * work with a linked list of operations per value: encoding IRv2's graph and 900 tensor headers
+ * took 40-60 ms of a conversion's start, run once and so never optimised by the JIT.
+ */
+class PbWriter {
+  private buf = new Uint8Array(256);
+  private len = 0;
+  private readonly forks: number[] = [];
 
-export async function loadProtobuf(): Promise<WriterFactory> {
-  const mod = await import('protobufjs/minimal.js');
-  // A CommonJS module that assigns module.exports: Node exposes it as the default export.
-  const pb = ((mod as { default?: Protobuf }).default ?? mod) as Protobuf;
-  return () => pb.Writer.create();
+  private room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const grown = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
+    grown.set(this.buf.subarray(0, this.len));
+    this.buf = grown;
+  }
+
+  /** A non-negative integer up to 2^53 (no bit operators: they are 32-bit). */
+  private varint(n: number): this {
+    this.room(10);
+    while (n >= 0x80) {
+      this.buf[this.len++] = (n % 0x80) | 0x80;
+      n = Math.floor(n / 0x80);
+    }
+    this.buf[this.len++] = n;
+    return this;
+  }
+
+  uint32(n: number): this {
+    return this.varint(n >>> 0);
+  }
+
+  /** int32 and int64 alike: a negative value is its 64-bit two's complement, ten bytes. */
+  int64(n: number): this {
+    if (n >= 0) return this.varint(n);
+    this.room(10);
+    let v = BigInt.asUintN(64, BigInt(n));
+    for (let i = 0; i < 9; i++, v >>= 7n) this.buf[this.len++] = Number(v & 0x7fn) | 0x80;
+    this.buf[this.len++] = Number(v);
+    return this;
+  }
+
+  int32(n: number): this {
+    return this.int64(n);
+  }
+
+  float(v: number): this {
+    this.room(4);
+    new DataView(this.buf.buffer, this.len, 4).setFloat32(0, v, true);
+    this.len += 4;
+    return this;
+  }
+
+  string(s: string): this {
+    const bytes = utf8.encode(s);
+    this.varint(bytes.length);
+    this.room(bytes.length);
+    this.buf.set(bytes, this.len);
+    this.len += bytes.length;
+    return this;
+  }
+
+  fork(): this {
+    this.room(5);
+    this.forks.push(this.len);
+    this.len += 5;
+    return this;
+  }
+
+  /** Ends the message begun by `fork`: its length prefix, then its body moved up against it. */
+  ldelim(): this {
+    const at = this.forks.pop()!;
+    const size = this.len - at - 5;
+    let n = 1;
+    for (let v = size; v >= 0x80; v = Math.floor(v / 0x80)) n++;
+    this.buf.copyWithin(at + n, at + 5, this.len);
+    let v = size;
+    for (let i = at; v >= 0x80; i++, v = Math.floor(v / 0x80)) this.buf[i] = (v % 0x80) | 0x80;
+    this.buf[at + n - 1] = v;
+    this.len = at + n + size;
+    return this;
+  }
+
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.len);
+  }
 }
+
 
 const string = (w: PbWriter, field: number, value: string) => w.uint32(key(field, WIRE.len)).string(value);
 const int64 = (w: PbWriter, field: number, value: number) => w.uint32(key(field, WIRE.varint)).int64(value);
@@ -182,8 +261,8 @@ export interface EncodedModel {
 
 const FLOAT = 1; // TensorProto.DataType.FLOAT: the graph takes and returns float32
 
-function encodeWith(writer: WriterFactory, body: (w: PbWriter) => void): Uint8Array {
-  const w = writer();
+function encode(body: (w: PbWriter) => void): Uint8Array {
+  const w = new PbWriter();
   body(w);
   return w.finish();
 }
@@ -192,9 +271,8 @@ function encodeWith(writer: WriterFactory, body: (w: PbWriter) => void): Uint8Ar
  * Encodes the model around the tensor bytes. `placements` follows `graph.initializers`; sizes are
  * known before any data is read, so every length prefix is written before the data it frames.
  */
-export function encodeModel(writer: WriterFactory, graph: OnnxGraph, info: ModelInfo, placements: readonly Placement[]): EncodedModel {
+export function encodeModel(graph: OnnxGraph, info: ModelInfo, placements: readonly Placement[]): EncodedModel {
   if (placements.length !== graph.initializers.length) throw new Error('one placement per initializer');
-  const encode = (body: (w: PbWriter) => void) => encodeWith(writer, body);
   const M = FIELD.model;
   const modelHead = encode((w) => {
     int64(w, M.irVersion, info.irVersion);
@@ -213,7 +291,7 @@ export function encodeModel(writer: WriterFactory, graph: OnnxGraph, info: Model
     const tensorSize = fields.length + raw.length + (p.kind === 'inline' ? p.length : 0);
     return concat([lengthPrefix(FIELD.graph.initializer, tensorSize), fields, raw]);
   });
-  const { graphTail, modelTail } = encodeTails(writer, graph, info);
+  const { graphTail, modelTail } = encodeTails(graph, info);
   const inlineBytes = placements.reduce((s, p) => s + (p.kind === 'inline' ? p.length : 0), 0);
   const graphSize = graphHead.length + tensorHeads.reduce((s, h) => s + h.length, 0) + inlineBytes + graphTail.length;
   const head = concat([modelHead, lengthPrefix(M.graph, graphSize), graphHead]);
@@ -230,13 +308,12 @@ export function encodeModel(writer: WriterFactory, graph: OnnxGraph, info: Model
  * metadata_props. Written last, so the metadata can carry values known only at the end (the
  * source's SHA-256, computed beside the write); same-length values give the same bytes count.
  */
-export function encodeTail(writer: WriterFactory, graph: OnnxGraph, info: ModelInfo): Uint8Array {
-  const { graphTail, modelTail } = encodeTails(writer, graph, info);
+export function encodeTail(graph: OnnxGraph, info: ModelInfo): Uint8Array {
+  const { graphTail, modelTail } = encodeTails(graph, info);
   return concat([graphTail, modelTail]);
 }
 
-function encodeTails(writer: WriterFactory, graph: OnnxGraph, info: ModelInfo): { graphTail: Uint8Array; modelTail: Uint8Array } {
-  const encode = (body: (w: PbWriter) => void) => encodeWith(writer, body);
+function encodeTails(graph: OnnxGraph, info: ModelInfo): { graphTail: Uint8Array; modelTail: Uint8Array } {
   const graphTail = encode((w) => {
     for (const v of graph.inputs) message(w, FIELD.graph.input, (w) => valueInfo(w, v, FLOAT));
     for (const v of graph.outputs) message(w, FIELD.graph.output, (w) => valueInfo(w, v, FLOAT));
