@@ -31,7 +31,7 @@ import {
   toFloat16Checked,
   valueNames,
 } from '../../src/writers/onnx/index.js';
-import { varint } from '../../src/writers/onnx/proto.js';
+import { PbWriter, varint } from '../../src/writers/onnx/proto.js';
 import { runCli } from '../helpers/cli.js';
 import { python } from '../helpers/python.js';
 import { tfReferences, type ReferenceOutputs } from '../helpers/tf-reference.js';
@@ -155,6 +155,28 @@ describe('onnx writer: options and encoding', () => {
     expect(err).toBeInstanceOf(UsageError);
     expect((err as UsageError).code).toBe(2);
     expect(existsSync(out)).toBe(false);
+  });
+
+  it('the protobuf writer: negative ints as ten bytes, float32, UTF-8 strings, nested lengths of one and two bytes', () => {
+    const bytes = (fill: (w: PbWriter) => void) => {
+      const w = new PbWriter();
+      fill(w);
+      return [...w.finish()];
+    };
+    expect(bytes((w) => w.int64(-1))).toEqual([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+    expect(bytes((w) => w.int32(-2))).toEqual([0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+    expect(bytes((w) => w.uint32(300).int64(2 ** 35 + 1))).toEqual([0xac, 0x02, 0x81, 0x80, 0x80, 0x80, 0x80, 0x01]);
+    expect(bytes((w) => w.float(1.5))).toEqual([0, 0, 0xc0, 0x3f]);
+    expect(bytes((w) => w.string('é'))).toEqual([2, 0xc3, 0xa9]);
+    // field 1 (len) holding field 2 (len) holding 200 bytes: prefixes of 2 bytes each, inner first
+    const nested = bytes((w) => {
+      w.uint32((1 << 3) | 2).fork();
+      w.uint32((2 << 3) | 2).string('x'.repeat(200));
+      w.ldelim();
+    });
+    expect(nested.slice(0, 6)).toEqual([0x0a, 203, 0x01, 0x12, 200, 0x01]);
+    expect(nested.length).toBe(1 + 2 + 1 + 2 + 200);
+    expect(bytes((w) => w.uint32(10).fork().ldelim())).toEqual([10, 0]);
   });
 
   it('varints match protobuf encoding, past 32 bits too', () => {

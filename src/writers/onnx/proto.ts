@@ -87,7 +87,7 @@ const utf8 = new TextEncoder();
  * work with a linked list of operations per value: encoding IRv2's graph and 900 tensor headers
  * took 40-60 ms of a conversion's start, run once and so never optimised by the JIT.
  */
-class PbWriter {
+export class PbWriter {
   private buf = new Uint8Array(256);
   private len = 0;
   private readonly forks: number[] = [];
