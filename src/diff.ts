@@ -12,6 +12,7 @@
  * The canonical model is float32 whatever was stored; the stored element types are reported per
  * file (`dtypes`), and a difference there is listed in `notes`.
  */
+import { giveBack } from './io/pool.js';
 import { bindModel, readModel, type BindModelOptions } from './api.js';
 import type { Arch } from './graphs/ir.js';
 import type { SchemeName } from './graphs/schemes/index.js';
@@ -145,7 +146,10 @@ export async function diffModels(a: CanonicalModel, b: CanonicalModel, options: 
       params.push({ name: pa.name, status: 'shape', shapeA: pa.shape, shapeB: pb.shape });
       continue;
     }
-    const c = compare(await pa.read(), await pb.read(), atol);
+    const [va, vb] = [await pa.read(), await pb.read()];
+    const c = compare(va, vb, atol);
+    if (pa.freshReads) giveBack(va); // ours alone: later reads land in this memory
+    if (pb.freshReads) giveBack(vb);
     const status: ParamStatus = c.identical ? 'equal' : c.over === 0 ? 'within' : 'differs';
     params.push({ name: pa.name, status, shapeA: pa.shape, shapeB: pb.shape, maxAbs: c.maxAbs, meanAbs: c.meanAbs, over: c.over });
     if (worst === undefined || c.maxAbs > maxAbs) {

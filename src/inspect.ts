@@ -3,6 +3,7 @@
  * reads: the stored tensors (name, dtype, shape, bytes, checksum status), the format, the
  * architecture and naming scheme with the reason, and what binding would leave out or miss.
  */
+import { giveBack } from './io/pool.js';
 import { FormatError, SchemeError, WeightportError, type ShapeMismatch } from './errors.js';
 import { bindModel, readModel, type BindModelOptions, type ReadModelOptions } from './api.js';
 import type { Detection } from './graphs/schemes/index.js';
@@ -83,6 +84,7 @@ export async function inspect(path: string, options: InspectOptions = {}): Promi
       if (bytes.byteLength !== t.byteLength)
         throw new FormatError(source.format, { file: t.file ?? source.path, tensor: t.name, offset: t.offset }, `read ${bytes.byteLength} bytes, expected ${t.byteLength}`);
       checks.push(checksum ? 'ok' : 'read');
+      if (t.freshReads) giveBack(bytes); // ours alone: the next tensor is read into this memory
     }
     let detection: Detection | undefined;
     let problem: string | undefined;
