@@ -1,4 +1,5 @@
 /** The library's main functions: read, bind, write, convert. The CLI is a thin layer over these. */
+import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { FormatError, SchemeError, UsageError } from './errors.js';
 import type { Arch } from './graphs/ir.js';
@@ -7,7 +8,7 @@ import { withClasses, withSoftmax } from './graphs/transforms.js';
 import { startBackgroundChecks, type BackgroundChecks } from './io/background.js';
 import { probePath } from './io/probe.js';
 import type { CanonicalModel } from './model.js';
-import { READERS, type FormatName, type ReadOptions, type SourceModel } from './readers/index.js';
+import { READERS, type FormatName, type Probe, type ReadOptions, type Reader, type SourceModel } from './readers/index.js';
 import { WRITERS, type TargetFormat, type WriteOptions, type WriteResult } from './writers/index.js';
 
 export interface ReadModelOptions extends ReadOptions {
@@ -15,18 +16,23 @@ export interface ReadModelOptions extends ReadOptions {
   readonly from?: FormatName | 'auto';
 }
 
-/** Opens a model file (or folder, or checkpoint prefix) with the reader for its format. */
-export async function readModel(path: string, options: ReadModelOptions = {}): Promise<SourceModel> {
-  const from = options.from ?? 'auto';
+/** The reader named by `from`, or the one whose `match` takes the path's probe (returned too). */
+async function readerFor(path: string, from: FormatName | 'auto'): Promise<{ reader: Reader; probe?: Probe }> {
   if (from !== 'auto') {
     const reader = READERS.find((r) => r.format === from);
     if (!reader) throw new UsageError(`no reader for '${from}' yet (available: ${READERS.map((r) => r.format).join(', ') || 'none'})`);
-    return reader.open(path, { verify: options.verify, checks: options.checks });
+    return { reader };
   }
   const probe = await probePath(path);
   const reader = READERS.find((r) => r.match(probe));
   if (!reader)
     throw new FormatError('input', { file: path }, `not a format this tool reads (${READERS.map((r) => r.format).join(', ') || 'no readers registered'})`);
+  return { reader, probe };
+}
+
+/** Opens a model file (or folder, or checkpoint prefix) with the reader for its format. */
+export async function readModel(path: string, options: ReadModelOptions = {}): Promise<SourceModel> {
+  const { reader } = await readerFor(path, options.from ?? 'auto');
   return reader.open(path, { verify: options.verify, checks: options.checks });
 }
 
@@ -90,11 +96,11 @@ export interface ConvertOptions extends ReadModelOptions, BindModelOptions, Writ
  * hashed is the one the reader reads, as `files[0]` will say. Not for TF checkpoints, whose
  * reader first asks for every block's CRC: one pass over the file then does both.
  */
-async function hashFromTheStart(input: string, from: FormatName | 'auto', checks: BackgroundChecks): Promise<{ path: string; digest: Promise<string> } | undefined> {
-  const probe = await probePath(input).catch(() => undefined);
-  if (!probe || probe.isDirectory || probe.size === 0) return undefined;
-  const format = from !== 'auto' ? from : READERS.find((r) => r.match(probe))?.format;
-  if (format === undefined || format === 'tf') return undefined;
+async function hashFromTheStart(input: string, format: FormatName, probe: Probe | undefined, checks: BackgroundChecks): Promise<{ path: string; digest: Promise<string> } | undefined> {
+  if (format === 'tf') return undefined;
+  const stats = probe ? undefined : await stat(input).catch(() => undefined);
+  const oneFile = probe ? !probe.isDirectory && probe.size > 0 : stats !== undefined && stats.isFile() && stats.size > 0;
+  if (!oneFile) return undefined;
   const digest = checks.sha256(input);
   digest.catch(() => undefined); // reported where it is used (or unused: another file is hashed)
   return { path: resolve(input), digest };
@@ -116,8 +122,9 @@ export async function convert(input: string, output: string, options: ConvertOpt
   const checks = startBackgroundChecks();
   let source: SourceModel | undefined;
   try {
-    const early = await hashFromTheStart(input, options.from ?? 'auto', checks);
-    source = await readModel(input, { ...options, checks: options.verify === false ? undefined : checks });
+    const { reader, probe } = await readerFor(input, options.from ?? 'auto');
+    const early = await hashFromTheStart(input, reader.format, probe, checks);
+    source = await reader.open(input, { verify: options.verify, checks: options.verify === false ? undefined : checks });
     const { format, files } = source;
     const hashed = files[0];
     // A source that cannot be read again (removed meanwhile) fails the write before its rename.

@@ -18,10 +18,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Checks that `target` may be written: its folder exists and is writable; it exists only with force. */
-export async function checkOutput(target: string, force = false): Promise<void> {
-  await checkFolder(target);
-  if (!force && (await exists(target))) throw new OutputError(target, 'exists already (use --force to overwrite)');
-}
+export const checkOutput = (target: string, force = false): Promise<void> => checkOutputs([target], force);
 
 /** The folder of `target` exists and is writable. */
 async function checkFolder(target: string): Promise<void> {

@@ -249,11 +249,14 @@ export async function openTable(file: RangeFile, options: TableOptions = {}): Pr
     return file.read(handle.offset, handle.size + BLOCK_TRAILER_BYTES, tensor, pooled);
   }
 
+  const mismatch = (offset: number, stored: number, computed: number, tensor: string | undefined) =>
+    fail(offset, `block CRC32C mismatch (stored 0x${stored.toString(16)}, computed 0x${computed.toString(16)}): the file is corrupt`, tensor);
+
   /** Checks the CRC of a block read raw (contents, type byte, masked CRC), now. */
   function checkBlock(handle: BlockHandle, raw: Uint8Array, tensor: string | undefined): void {
     const stored = unmaskCrc(new DataView(raw.buffer, raw.byteOffset + handle.size + 1, 4).getUint32(0, true));
     const actual = crc32cExtend(0, raw.subarray(0, handle.size + 1));
-    if (actual !== stored) throw fail(handle.offset, `block CRC32C mismatch (stored 0x${stored.toString(16)}, computed 0x${actual.toString(16)}): the file is corrupt`, tensor);
+    if (actual !== stored) throw mismatch(handle.offset, stored, actual, tensor);
   }
 
   async function readBlockUncached(handle: BlockHandle, tensor: string | undefined, checks: BackgroundChecks | undefined, onRaw: (raw: Uint8Array) => void): Promise<Entry[]> {
@@ -306,7 +309,7 @@ export async function openTable(file: RangeFile, options: TableOptions = {}): Pr
     options.checks.track(() =>
       scan.then(
         (bad) => {
-          if (bad) throw fail(bad.offset, `block CRC32C mismatch (stored 0x${bad.stored.toString(16)}, computed 0x${bad.computed.toString(16)}): the file is corrupt`, readFor.get(bad.offset));
+          if (bad) throw mismatch(bad.offset, bad.stored, bad.computed, readFor.get(bad.offset));
         },
         (e: Error) => {
           throw fail(undefined, `cannot read the file again to check its block CRCs: ${e.message}`, undefined, e);
