@@ -1,24 +1,38 @@
 // Bundles the `port` command line (dist/cli/main.js, from tsc) and the library it loads into one
-// file, dist/port.mjs, the package's `bin`. Node resolves, reads and compiles 130-170 modules
-// otherwise: a thin-model conversion took 355 ms before its first byte, 225 ms bundled (start-up is
-// most of a small conversion, and 0.1 s of a full-size one). The library itself (`main`) stays
-// unbundled. Native and WebAssembly engines stay outside: they load their binaries relative to
-// their own packages, and only when a command needs them.
-import { chmodSync } from 'node:fs';
+// CommonJS file, dist/port-main.cjs, started by the package's `bin`, dist/port.mjs (src/cli/bin.ts
+// and launch.ts, bundled on their own), then writes V8's code cache of it (warm-code-cache.mjs).
+// Node resolves, reads and compiles 130-170 modules otherwise: a thin-model conversion took 355 ms
+// before its first byte, 225 ms bundled. The library itself (`main`) stays unbundled. Native and
+// WebAssembly engines stay outside: they load their binaries relative to their own packages, and
+// only when a command needs them.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
-const outfile = new URL('../dist/port.mjs', import.meta.url).pathname;
+const dist = (file) => new URL(`../dist/${file}`, import.meta.url).pathname;
+const common = { bundle: true, platform: 'node', target: 'node20', logLevel: 'warning' };
+
 await build({
-  entryPoints: [new URL('../dist/cli/main.js', import.meta.url).pathname],
-  outfile,
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
+  ...common,
+  entryPoints: [dist('cli/main.js')],
+  outfile: dist('port-main.cjs'),
+  format: 'cjs',
+  // import() of the engines becomes require(): they are all CommonJS packages, and a vm.Script
+  // (cli/launch.ts) has no loader for import() without an experimental flag of Node.
+  supported: { 'dynamic-import': false },
   sourcemap: true, // `node --enable-source-maps dist/port.mjs --debug ...` for traces in dist/ terms
   external: ['onnxruntime-node', 'h5wasm', '@tensorflow/*', 'playwright-core', 'webgpu'],
-  // CommonJS dependencies (protobufjs) call require(): give the ESM bundle one.
-  banner: { js: "import { createRequire as __wpCreateRequire } from 'node:module'; const require = __wpCreateRequire(import.meta.url);" },
-  logLevel: 'warning',
+  // import.meta.url (package.json, createRequire) is the bundle's own URL; dist/port-main.cjs is
+  // one level below the root, as src/*.ts and dist/*.js are.
+  define: { 'import.meta.url': '__portMainUrl' },
+  banner: { js: "const __portMainUrl = require('node:url').pathToFileURL(__filename).href;" },
 });
-chmodSync(outfile, 0o755);
+await build({ ...common, entryPoints: [dist('cli/bin.js')], outfile: dist('port.mjs'), format: 'esm' });
+chmodSync(dist('port.mjs'), 0o755);
+
+rmSync(dist('port-main.cache'), { force: true });
+const warm = spawnSync(process.execPath, [new URL('./warm-code-cache.mjs', import.meta.url).pathname], { stdio: 'inherit' });
+if (warm.status !== 0) {
+  console.error('bundle-cli: writing the code cache failed (the command line works without it, more slowly)');
+  process.exit(1);
+}

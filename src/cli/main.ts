@@ -1,10 +1,9 @@
-#!/usr/bin/env node
 /**
  * The `port` command line: parses, calls the library, formats. Command modules import the library
- * inside their handlers, so `port --help` loads no engine and no file library.
+ * inside their handlers, so `port --help` loads no engine and no file library. `main` is bundled
+ * with the library into dist/port-main.cjs and started by dist/port.mjs (cli/bin.ts, cli/launch.ts).
  */
 import yargs, { type CommandModule } from 'yargs';
-import { hideBin } from 'yargs/helpers';
 import { ExitCode, UsageError, WeightportError } from '../errors.js';
 import { convertCommand } from './commands/convert.js';
 import { graphCommand } from './commands/graph.js';
@@ -20,7 +19,8 @@ const COMMANDS: readonly CommandModule<any, any>[] = [convertCommand, graphComma
 /** Internal faults (bugs) exit with EX_SOFTWARE, distinct from every documented code. */
 const EXIT_INTERNAL = 70;
 
-async function main(argv: string[]): Promise<number> {
+/** Runs one command line (without node and the script) and returns its exit code. */
+export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
   let cli = yargs(argv)
     .scriptName('port')
@@ -63,4 +63,3 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
   throw e;
 });
-process.exitCode = await main(hideBin(process.argv));

@@ -1,6 +1,8 @@
-// Preloaded with `node --import`: records every module URL the process resolves, into the file
-// named by WEIGHTPORT_TRACE_IMPORTS, so a test can check what `port --help` loads.
-import { register } from 'node:module';
+// Preloaded with `node --import`: records every module the process loads, into the file named by
+// WEIGHTPORT_TRACE_IMPORTS, so a test can check what `port --help` loads: ES modules as they are
+// resolved, CommonJS ones (the bundled command line, what it requires) from require's cache at exit.
+import { appendFileSync } from 'node:fs';
+import { createRequire, register } from 'node:module';
 
 register(
   'data:text/javascript,' +
@@ -12,3 +14,6 @@ register(
         return r;
       }`),
 );
+
+const { cache } = createRequire(import.meta.url);
+process.on('exit', () => appendFileSync(process.env.WEIGHTPORT_TRACE_IMPORTS, Object.keys(cache).map((f) => `${f}\n`).join('')));

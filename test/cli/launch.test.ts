@@ -1,0 +1,47 @@
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { codeCachePath, loadCli } from '../../src/cli/launch.js';
+import { runCli } from '../helpers/cli.js';
+
+const BUNDLE = fileURLToPath(new URL('../../dist/port-main.cjs', import.meta.url));
+
+/** A copy of the built bundle in a folder of its own, with `cache` as its code cache (none if undefined). */
+function bundleCopy(cache: Buffer | undefined): string {
+  const dir = mkdtempSync(join(tmpdir(), 'wp-launch-'));
+  const copy = join(dir, 'port-main.cjs');
+  copyFileSync(BUNDLE, copy);
+  if (cache) writeFileSync(codeCachePath(copy), cache);
+  return copy;
+}
+
+describe('the bin starts the bundled command line from its code cache', () => {
+  it('the build wrote a cache that this Node accepts, holding more than the top level', () => {
+    const cache = readFileSync(codeCachePath(BUNDLE));
+    // Compiling the bundle without running it caches little more than its top-level code; the
+    // warm-up's commands add the functions they ran.
+    const bare = loadCli(bundleCopy(undefined), { useCache: false }).script!.createCachedData();
+    expect(cache.length).toBeGreaterThan(2 * bare.length);
+    expect(loadCli(bundleCopy(cache)).cacheRejected).toBe(false);
+  });
+
+  it('a cache V8 refuses, or none, only costs time: the command line still runs', () => {
+    const refused = loadCli(bundleCopy(Buffer.from('not a V8 code cache'.repeat(100))));
+    expect(refused.cacheRejected).toBe(true);
+    expect(typeof refused.main).toBe('function');
+    const none = loadCli(bundleCopy(undefined));
+    expect(none.cacheRejected).toBeUndefined();
+    expect(typeof none.main).toBe('function');
+  });
+
+  it('engines load from the cached bundle (their import() became require())', () => {
+    // The thin Keras fixture, converted with the default parity check: onnxruntime and tfjs-wasm.
+    const out = join(mkdtempSync(join(tmpdir(), 'wp-launch-')), 'v4.onnx');
+    const r = runCli(['--from', 'keras', '--to', 'onnx', fileURLToPath(new URL('../../fixtures/keras/v4.h5', import.meta.url)), '-o', out]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/PASS ort \(onnx\) vs tfjs-wasm/);
+  });
+});
