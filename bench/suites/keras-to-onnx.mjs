@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CACHE, CLI, ROOT, median, row, runMeasured, timeCommand } from '../lib.mjs';
+import { CACHE, CLI, EXTRA_CA_CERTS, ROOT, WITHOUT_EXTRA_CA_CERTS, median, row, runMeasured, timeCommand } from '../lib.mjs';
 
 export const name = 'keras-to-onnx';
 
@@ -65,9 +65,14 @@ export async function run() {
   const copy = join(dir, 'keras-copy.h5');
   try {
     const cp = timeCommand('cp', [src, copy], RUNS);
+    const args = [CLI, '--from', 'keras', '--to', 'onnx', src, '-o', out, '--force', '--no-check'];
+    // with and without NODE_EXTRA_CA_CERTS (lib.mjs), alternately
     const convert = [];
-    for (let i = 0; i < RUNS + 1; i++)
-      convert.push(runMeasured(process.execPath, [CLI, '--from', 'keras', '--to', 'onnx', src, '-o', out, '--force', '--no-check']));
+    const bare = [];
+    for (let i = 0; i < RUNS + 1; i++) {
+      convert.push(runMeasured(process.execPath, args));
+      if (EXTRA_CA_CERTS !== undefined) bare.push(runMeasured(process.execPath, args, { env: WITHOUT_EXTRA_CA_CERTS }));
+    }
     const measured = convert.slice(1);
     const reads = [];
     for (let i = 0; i < RUNS; i++) {
@@ -77,6 +82,7 @@ export async function run() {
     const size = statSync(src).size;
     return [
       row(name, `port --from keras --to onnx IRv2 .h5 (${mib(size)})`, median(measured.map((m) => m.ms)), 'ms', 'cp of the .h5', cp, '<= 2x cp'),
+      ...(bare.length ? [row(name, 'port --from keras --to onnx IRv2 .h5, NODE_EXTRA_CA_CERTS unset', median(bare.slice(1).map((m) => m.ms)), 'ms', 'cp of the .h5', cp, '<= 2x cp')] : []),
       row(name, 'port --from keras --to onnx IRv2 .h5, peak RSS', Math.max(...measured.map((m) => m.rss)), 'B', 'weights (float32)', WEIGHTS, `<= 1.5x weights + 100 MB = ${mib(1.5 * WEIGHTS + 100e6)}`),
       row(name, 'read the IRv2 .h5 (open + every dataset)', median(reads.map((r) => r.ms)), 'ms', 'cp of the .h5', cp),
       row(name, 'read the IRv2 .h5, peak RSS', Math.max(...reads.map((r) => r.rss)), 'B', 'weights (float32)', WEIGHTS),

@@ -92,10 +92,30 @@ export async function openSink(path: string): Promise<Sink> {
   };
 }
 
-/** writev until every byte is written (a write to a regular file may still be short). */
+/**
+ * Bytes per write system call. On the development VM a write call of 2 MiB or more now and then
+ * took 5-10x its usual time in the kernel's copy into the page cache (214 MB from a 32 MiB
+ * buffer: in 4 MiB calls 62-403 ms over ten runs, in 1 MiB calls 69-92 ms; bench/README), and a
+ * gathered batch is up to WRITE_CHUNK_BYTES. Smaller calls cost more calls (512 KiB: 73-114 ms).
+ */
+const SYSCALL_BYTES = 1 << 20;
+
+/** The first `max` bytes of `buffers` (at most IOV_MAX of them), as views. */
+function firstBytes(buffers: readonly Uint8Array[], max: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const b of buffers) {
+    if (max === 0 || out.length === IOV_MAX) break;
+    const take = Math.min(b.byteLength, max);
+    out.push(take === b.byteLength ? b : b.subarray(0, take));
+    max -= take;
+  }
+  return out;
+}
+
+/** writev until every byte is written, SYSCALL_BYTES per call (a write to a regular file may also be short). */
 async function writeAll(fh: FileHandle, buffers: Uint8Array[], at: number, bytes: number): Promise<void> {
   while (bytes > 0) {
-    const { bytesWritten } = await fh.writev(buffers, at);
+    const { bytesWritten } = await fh.writev(firstBytes(buffers, SYSCALL_BYTES), at);
     at += bytesWritten;
     bytes -= bytesWritten;
     if (bytes > 0) buffers = dropBytes(buffers, bytesWritten);

@@ -86,3 +86,19 @@ describe('openSink', () => {
     await sink.close();
   });
 });
+
+describe('openSink, write calls', () => {
+  it('writes batches larger than one write call (1 MiB each) byte for byte, whatever the pieces straddle', async () => {
+    const sizes = [(3 << 20) + 5, 17, 1 << 20, (2 << 20) - 3, 0, 9 << 20, 1];
+    let seed = 7;
+    const pieces = sizes.map((n) => Uint8Array.from({ length: n }, () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24));
+    const path = join(work, 'calls.bin');
+    const sink = await openSink(path);
+    for (const p of pieces) await sink.put(p);
+    await sink.close();
+    const back = readFileSync(path);
+    const want = Buffer.concat(pieces);
+    expect(back.length).toBe(want.length);
+    expect(back.equals(want)).toBe(true); // (a boolean: a failure would print megabytes)
+  });
+});
