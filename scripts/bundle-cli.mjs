@@ -20,7 +20,7 @@ await build({
   // import() of the engines becomes require(): they are all CommonJS packages, and a vm.Script
   // (cli/launch.ts) has no loader for import() without an experimental flag of Node.
   supported: { 'dynamic-import': false },
-  sourcemap: true, // `node --enable-source-maps dist/port.mjs --debug ...` for traces in dist/ terms
+  sourcemap: true, // `node --enable-source-maps dist/port.mjs --debug ...` for traces in src/ terms
   external: ['onnxruntime-node', 'h5wasm', '@tensorflow/*', 'playwright-core', 'webgpu'],
   // import.meta.url (package.json, createRequire) is the bundle's own URL; dist/port-main.cjs is
   // one level below the root, as src/*.ts and dist/*.js are.
