@@ -32,17 +32,16 @@ export async function timeIt(fn, runs = 5) {
 }
 
 /**
- * Runs a command under GNU time when present (peak RSS in KiB) and returns wall ms and peak RSS
- * in bytes; throws when the command fails.
+ * Runs a command under GNU time and returns wall ms, CPU ms (user + system, every thread) and peak
+ * RSS in bytes; throws when the command fails.
  */
 export function runMeasured(cmd, args, options = {}) {
   const t = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { encoding: 'utf8', ...options });
+  const r = spawnSync('/usr/bin/time', ['-f', '%M %U %S', cmd, ...args], { encoding: 'utf8', ...options });
   const ms = performance.now() - t;
   if (r.error || r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr || r.error}`);
-  const lines = r.stderr.trim().split('\n');
-  const kib = Number(lines.at(-1));
-  return { ms, rss: Number.isFinite(kib) ? kib * 1024 : NaN, stdout: r.stdout };
+  const [kib, user, system] = r.stderr.trim().split('\n').at(-1).split(' ').map(Number);
+  return { ms, rss: Number.isFinite(kib) ? kib * 1024 : NaN, cpu: (user + system) * 1000, stdout: r.stdout };
 }
 
 /** A command run `runs` times after one warm-up: median wall ms and the largest peak RSS. */

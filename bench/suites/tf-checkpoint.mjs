@@ -12,7 +12,7 @@ import { CACHE, CLI, EXTRA_CA_CERTS, ROOT, WITHOUT_EXTRA_CA_CERTS, median, row, 
 
 export const name = 'tf-checkpoint';
 
-const RUNS = 3;
+const RUNS = 5;
 const ARCH = 'inception_resnet_v2';
 
 /** The cached full-size checkpoints; made with the `tf` Python environment when missing. */
@@ -45,6 +45,7 @@ export async function run() {
       const copy = join(work, 'tf-copy');
       mkdirSync(copy, { recursive: true });
       const cp = timeCommand('cp', [...files, copy], RUNS);
+      const cpCpu = median(Array.from({ length: RUNS }, () => runMeasured('cp', [...files, copy]).cpu));
       rmSync(copy, { recursive: true, force: true });
 
       const source = await readModel(input);
@@ -64,6 +65,7 @@ export async function run() {
       rows.push(row(name, `port convert ${label} -> safetensors`, median(measured.map((m) => m.ms)), 'ms', 'cp of the same bytes', cp, '<= 2x cp'));
       if (bare.length)
         rows.push(row(name, `port convert ${label} -> safetensors, NODE_EXTRA_CA_CERTS unset`, median(bare.slice(1).map((m) => m.ms)), 'ms', 'cp of the same bytes', cp, '<= 2x cp'));
+      rows.push(row(name, `port convert ${label}, CPU time (user + system)`, median(measured.map((m) => m.cpu)), 'ms', 'cp, CPU time', cpCpu));
       rows.push(row(name, `port convert ${label}, peak RSS`, Math.max(...measured.map((m) => m.rss)), 'B', 'weights (float32)', weights, `<= 1.5x weights + 100 MB = ${((1.5 * weights + 100e6) / 2 ** 20).toFixed(0)} MiB`));
 
       for (const verify of [true, false]) {
