@@ -5,6 +5,7 @@
  */
 import yargs, { type CommandModule } from 'yargs';
 import { ExitCode, UsageError, WeightportError } from '../errors.js';
+import { packageVersion } from '../version.js';
 import { convertCommand } from './commands/convert.js';
 import { graphCommand } from './commands/graph.js';
 import { diffCommand } from './commands/diff.js';
@@ -34,7 +35,7 @@ export async function main(argv: string[]): Promise<number> {
     .demandCommand(1, 'give a command or an input file (see --help)')
     .help()
     .alias('h', 'help')
-    .version()
+    .version(packageVersion()) // (yargs would guess from the working folder's package.json)
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
       if (err) throw err;

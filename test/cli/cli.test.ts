@@ -57,6 +57,15 @@ describe('usage errors: one line, exit code 2', () => {
 });
 
 describe('start-up', () => {
+  it('--version is the package\'s, from any working folder', () => {
+    const { version } = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { version: string };
+    for (const cwd of [tmpdir(), fileURLToPath(new URL('../../fixtures/', import.meta.url))]) {
+      const r = runCli(['--version'], { cwd });
+      expect(r.code).toBe(0);
+      expect(r.stdout.trim()).toBe(version);
+    }
+  });
+
   it('--help lists every command and loads no heavy module', () => {
     const trace = join(mkdtempSync(join(tmpdir(), 'wp-trace-')), 'imports.txt');
     const hook = fileURLToPath(new URL('../helpers/trace-imports.mjs', import.meta.url));
