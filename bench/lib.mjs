@@ -1,5 +1,6 @@
 // Shared helpers of the benchmark suites: timing, child processes with peak RSS, the cache folder.
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,15 +32,20 @@ export async function timeIt(fn, runs = 5) {
   return median(times);
 }
 
+/** GNU time, for peak RSS and CPU time; without it those rows read NaN and wall times stay. */
+const GNU_TIME = existsSync('/usr/bin/time');
+
 /**
  * Runs a command under GNU time and returns wall ms, CPU ms (user + system, every thread) and peak
- * RSS in bytes; throws when the command fails.
+ * RSS in bytes (NaN for both where /usr/bin/time is missing); throws when the command fails.
  */
 export function runMeasured(cmd, args, options = {}) {
+  const timed = GNU_TIME ? ['-f', '%M %U %S', cmd, ...args] : args;
   const t = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M %U %S', cmd, ...args], { encoding: 'utf8', ...options });
+  const r = spawnSync(GNU_TIME ? '/usr/bin/time' : cmd, timed, { encoding: 'utf8', ...options });
   const ms = performance.now() - t;
   if (r.error || r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr || r.error}`);
+  if (!GNU_TIME) return { ms, rss: NaN, cpu: NaN, stdout: r.stdout };
   const [kib, user, system] = r.stderr.trim().split('\n').at(-1).split(' ').map(Number);
   return { ms, rss: Number.isFinite(kib) ? kib * 1024 : NaN, cpu: (user + system) * 1000, stdout: r.stdout };
 }
