@@ -177,7 +177,8 @@ export function skip(c: Cursor, n: number): void {
 /** The next `n` bytes as their own cursor (advancing this one). */
 export function sub(c: Cursor, n: number, what: string): Cursor {
   need(c, n);
-  const s = cursor(c.bytes, c.origin, what, c.pos, c.pos + n);
+  // the same bytes: the same DataView (thousands of message cursors per file)
+  const s: Cursor = { bytes: c.bytes, dv: c.dv, origin: c.origin, what, pos: c.pos, end: c.pos + n };
   c.pos += n;
   return s;
 }
