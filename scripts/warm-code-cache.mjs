@@ -18,10 +18,11 @@ const out = (name) => join(tmp, name);
 const COMMANDS = [
   ['graph', 'inception_resnet_v2', '--json'],
   ['inspect', fixture('keras/v4.h5')],
-  ['convert', '--from', 'keras', '--to', 'onnx', fixture('keras/v4.h5'), '-o', out('v4.onnx'), '--no-check'],
+  ['convert', '--from', 'keras', '--to', 'onnx', fixture('keras/v4.h5'), '-o', out('v4.onnx')], // with its parity check (the default)
   ['convert', '--to', 'safetensors', '--naming', 'timm', out('v4.onnx'), '-o', out('v4.safetensors'), '--no-check'],
   ['convert', '--to', 'tfjs', out('v4.safetensors'), '-o', out('v4.tfjs'), '--no-check'],
   ['convert', '--to', 'onnx', out('v4.tfjs'), '-o', out('v4-tfjs.onnx'), '--no-check'],
+  ['diff', out('v4.onnx'), out('v4-tfjs.onnx')],
   ['convert', '--from', 'tf', '--to', 'safetensors', fixture('tf/inception_resnet_v2_d16/v1/model.ckpt'), '-o', out('irv2.safetensors'), '--no-check'],
   ['convert', '--from', 'tf', '--to', 'onnx', fixture('tf/inception_v4_d16/v2_sharded/model.ckpt'), '-o', out('v4-v2.onnx'), '--no-check'],
   ['--help'],
