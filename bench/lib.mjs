@@ -50,6 +50,20 @@ export function runMeasured(cmd, args, options = {}) {
   return { ms, rss: Number.isFinite(kib) ? kib * 1024 : NaN, cpu: (user + system) * 1000, stdout: r.stdout };
 }
 
+/**
+ * `runMeasured` of a command `runs` times after one warm-up, and, where NODE_EXTRA_CA_CERTS is
+ * set, as often without it, alternately: { measured, bare } (bare is empty where it is unset).
+ */
+export function measureWithAndWithoutExtraCaCerts(cmd, args, runs) {
+  const measured = [];
+  const bare = [];
+  for (let i = 0; i < runs + 1; i++) {
+    measured.push(runMeasured(cmd, args));
+    if (EXTRA_CA_CERTS !== undefined) bare.push(runMeasured(cmd, args, { env: WITHOUT_EXTRA_CA_CERTS }));
+  }
+  return { measured: measured.slice(1), bare: bare.slice(1) };
+}
+
 /** A command run `runs` times after one warm-up: median wall ms and the largest peak RSS. */
 export function measureRuns(cmd, args, runs) {
   const measured = [];

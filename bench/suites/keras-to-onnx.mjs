@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CACHE, CLI, EXTRA_CA_CERTS, ROOT, WITHOUT_EXTRA_CA_CERTS, median, row, runMeasured, timeCommand } from '../lib.mjs';
+import { CACHE, CLI, ROOT, measureWithAndWithoutExtraCaCerts, median, row, runMeasured, timeCommand } from '../lib.mjs';
 
 export const name = 'keras-to-onnx';
 
@@ -67,14 +67,7 @@ export async function run() {
     const cp = timeCommand('cp', [src, copy], RUNS);
     const cpCpu = median(Array.from({ length: RUNS }, () => runMeasured('cp', [src, copy]).cpu));
     const args = [CLI, '--from', 'keras', '--to', 'onnx', src, '-o', out, '--force', '--no-check'];
-    // with and without NODE_EXTRA_CA_CERTS (lib.mjs), alternately
-    const convert = [];
-    const bare = [];
-    for (let i = 0; i < RUNS + 1; i++) {
-      convert.push(runMeasured(process.execPath, args));
-      if (EXTRA_CA_CERTS !== undefined) bare.push(runMeasured(process.execPath, args, { env: WITHOUT_EXTRA_CA_CERTS }));
-    }
-    const measured = convert.slice(1);
+    const { measured, bare } = measureWithAndWithoutExtraCaCerts(process.execPath, args, RUNS);
     const reads = [];
     for (let i = 0; i < RUNS; i++) {
       const r = runMeasured(process.execPath, ['--input-type=module', '-e', READ_CHILD, src]);
@@ -83,7 +76,7 @@ export async function run() {
     const size = statSync(src).size;
     return [
       row(name, `port --from keras --to onnx IRv2 .h5 (${mib(size)})`, median(measured.map((m) => m.ms)), 'ms', 'cp of the .h5', cp, '<= 2x cp'),
-      ...(bare.length ? [row(name, 'port --from keras --to onnx IRv2 .h5, NODE_EXTRA_CA_CERTS unset', median(bare.slice(1).map((m) => m.ms)), 'ms', 'cp of the .h5', cp, '<= 2x cp')] : []),
+      ...(bare.length ? [row(name, 'port --from keras --to onnx IRv2 .h5, NODE_EXTRA_CA_CERTS unset', median(bare.map((m) => m.ms)), 'ms', 'cp of the .h5', cp, '<= 2x cp')] : []),
       // On 2 cores the conversion is bound by the work it does beside cp's (hashing, layout changes, start-up).
       row(name, 'port --from keras --to onnx IRv2 .h5, CPU time (user + system)', median(measured.map((m) => m.cpu)), 'ms', 'cp of the .h5, CPU time', cpCpu),
       row(name, 'port --from keras --to onnx IRv2 .h5, peak RSS', Math.max(...measured.map((m) => m.rss)), 'B', 'weights (float32)', WEIGHTS, `<= 1.5x weights + 100 MB = ${mib(1.5 * WEIGHTS + 100e6)}`),

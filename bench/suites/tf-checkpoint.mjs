@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { bindModel, readModel, weightBytes } from '../../dist/index.js';
-import { CACHE, CLI, EXTRA_CA_CERTS, ROOT, WITHOUT_EXTRA_CA_CERTS, median, row, runMeasured, timeCommand } from '../lib.mjs';
+import { CACHE, CLI, ROOT, measureWithAndWithoutExtraCaCerts, median, row, runMeasured, timeCommand } from '../lib.mjs';
 
 export const name = 'tf-checkpoint';
 
@@ -53,18 +53,11 @@ export async function run() {
       await source.close();
 
       const args = [CLI, 'convert', input, '--to', 'safetensors', '-o', out, '--force', '--no-check'];
-      // with and without NODE_EXTRA_CA_CERTS (lib.mjs), alternately
-      const cli = [];
-      const bare = [];
-      for (let i = 0; i < RUNS + 1; i++) {
-        cli.push(runMeasured(process.execPath, args));
-        if (EXTRA_CA_CERTS !== undefined) bare.push(runMeasured(process.execPath, args, { env: WITHOUT_EXTRA_CA_CERTS }));
-      }
-      const measured = cli.slice(1);
+      const { measured, bare } = measureWithAndWithoutExtraCaCerts(process.execPath, args, RUNS);
       const label = `${kind.toUpperCase()} IRv2 (${(size / 2 ** 20).toFixed(0)} MiB)`;
       rows.push(row(name, `port convert ${label} -> safetensors`, median(measured.map((m) => m.ms)), 'ms', 'cp of the same bytes', cp, '<= 2x cp'));
       if (bare.length)
-        rows.push(row(name, `port convert ${label} -> safetensors, NODE_EXTRA_CA_CERTS unset`, median(bare.slice(1).map((m) => m.ms)), 'ms', 'cp of the same bytes', cp, '<= 2x cp'));
+        rows.push(row(name, `port convert ${label} -> safetensors, NODE_EXTRA_CA_CERTS unset`, median(bare.map((m) => m.ms)), 'ms', 'cp of the same bytes', cp, '<= 2x cp'));
       rows.push(row(name, `port convert ${label}, CPU time (user + system)`, median(measured.map((m) => m.cpu)), 'ms', 'cp, CPU time', cpCpu));
       rows.push(row(name, `port convert ${label}, peak RSS`, Math.max(...measured.map((m) => m.rss)), 'B', 'weights (float32)', weights, `<= 1.5x weights + 100 MB = ${((1.5 * weights + 100e6) / 2 ** 20).toFixed(0)} MiB`));
 

@@ -155,13 +155,10 @@ export class PbWriter {
   ldelim(): this {
     const at = this.forks.pop()!;
     const size = this.len - at - 5;
-    let n = 1;
-    for (let v = size; v >= 0x80; v = Math.floor(v / 0x80)) n++;
-    this.buf.copyWithin(at + n, at + 5, this.len);
-    let v = size;
-    for (let i = at; v >= 0x80; i++, v = Math.floor(v / 0x80)) this.buf[i] = (v % 0x80) | 0x80;
-    this.buf[at + n - 1] = v;
-    this.len = at + n + size;
+    const prefix = varint(size);
+    this.buf.copyWithin(at + prefix.length, at + 5, this.len);
+    this.buf.set(prefix, at);
+    this.len = at + prefix.length + size;
     return this;
   }
 
@@ -169,7 +166,6 @@ export class PbWriter {
     return this.buf.slice(0, this.len);
   }
 }
-
 
 const string = (w: PbWriter, field: number, value: string) => w.uint32(key(field, WIRE.len)).string(value);
 const int64 = (w: PbWriter, field: number, value: number) => w.uint32(key(field, WIRE.varint)).int64(value);
