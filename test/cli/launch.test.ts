@@ -27,6 +27,10 @@ describe('the bin starts the bundled command line from its code cache', () => {
     expect(loadCli(bundleCopy(cache)).cacheRejected).toBe(false);
   });
 
+  it('the bundle is ASCII, so that V8 holds its source one byte per character', () => {
+    expect(readFileSync(BUNDLE, 'latin1')).not.toMatch(/[^\x00-\x7f]/);
+  });
+
   it('a cache V8 refuses, or none, only costs time: the command line still runs', () => {
     const refused = loadCli(bundleCopy(Buffer.from('not a V8 code cache'.repeat(100))));
     expect(refused.cacheRejected).toBe(true);
