@@ -56,6 +56,7 @@ export const select = 0x1b;
 
 // memory: memarg alignment 2^2 (a hint only), then the constant offset
 export const i32Load = (offset = 0): Code => [0x28, 2, ...uleb(offset)];
+export const i32Store = (offset = 0): Code => [0x36, 2, ...uleb(offset)];
 export const i32Load8U = (offset = 0): Code => [0x2d, 0, ...uleb(offset)];
 export const f32Load = [0x2a, 2, 0];
 export const f32Store = [0x38, 2, 0];

@@ -15,7 +15,7 @@ import { readNpy } from '../../src/io/npy.js';
 import { defaultInput } from '../../src/parity/input.js';
 import { runOnnx } from '../../src/parity/ort.js';
 import { READERS } from '../../src/readers/index.js';
-import { crc32c, crc32cExtend, crc32cModuleBytes, crc32cTables, maskCrc, unmaskCrc } from '../../src/io/crc32c.js';
+import { crc32c, crc32cExtend, crc32cInWasm, crc32cModuleBytes, crc32cTables, maskCrc, unmaskCrc, type Crc32cWasmExports } from '../../src/io/crc32c.js';
 import { giveBack } from '../../src/io/pool.js';
 import { memoryFile } from '../../src/readers/tf-checkpoint/file.js';
 import { tfCheckpointReader } from '../../src/readers/tf-checkpoint/index.js';
@@ -86,6 +86,22 @@ describe('CRC32C', () => {
       for (let length = 0; length + offset <= 40; length++)
         expect(exports.crc(at + offset, length, 0) >>> 0, `offset ${offset}, length ${length}`).toBe(crc32c(data.subarray(offset, offset + length)));
     expect(exports.crc(at + 13, 51, crc32c(data.subarray(0, 13))) >>> 0).toBe(crc32c(data));
+  });
+
+  it('three registers at once, joined (long runs in the worker), equal the plain loop at every length around the split', () => {
+    const exports = new WebAssembly.Instance(new WebAssembly.Module(crc32cModuleBytes)).exports as unknown as Crc32cWasmExports & { memory: WebAssembly.Memory };
+    exports.memory.grow(17);
+    new Uint32Array(exports.memory.buffer, 0, 2048).set(crc32cTables());
+    const at = 65536 + 3; // unaligned on purpose
+    const data = Uint8Array.from({ length: 1 << 20 }, (_, i) => (Math.imul(i, 2654435761) >>> 19) & 255);
+    new Uint8Array(exports.memory.buffer, at, data.length).set(data);
+    const crcAt = crc32cInWasm(exports);
+    // 16 KiB and up take the three runs; the tail (n mod 24) goes through the plain loop
+    for (const n of [16383, 16384, 16385, 16407, 16408, 16409, 100_000, 1 << 20, (1 << 20) - 23]) {
+      expect(crcAt(0, at, n), `${n} bytes`).toBe(crc32c(data.subarray(0, n)));
+      const head = crc32c(data.subarray(0, 7));
+      expect(crcAt(head, at + 7, n - 7), `${n} bytes, continued`).toBe(crc32c(data.subarray(0, n)));
+    }
   });
 });
 
