@@ -16,6 +16,12 @@ const PAGE_BYTES = 4096;
 const MAX_PAGES = 4096;
 /** One metadata structure (heap, object header block, global heap collection) at most. */
 export const MAX_METADATA_BYTES = 64 * 2 ** 20;
+/**
+ * Datasets up to this size are read at once on the calling thread: a pread of a few KiB from the
+ * page cache costs microseconds, the thread pool's round trip several times that (IRv2 has about
+ * 750 batchnorm vectors of 1-8 KiB).
+ */
+const SYNC_READ_BYTES = 64 << 10;
 /** One fs.read at most (Node's limit is 2 GiB - 1). */
 const MAX_READ_BYTES = 2 ** 30;
 
@@ -70,14 +76,17 @@ export function fileSource(path: string): Source {
   }
   let open = true;
   const pages = new Map<number, Uint8Array>();
-  const readNow = (offset: number, length: number, what: string): Uint8Array => {
+  const readNowInto = (out: Uint8Array, offset: number, what: string): void => {
     if (!open) throw new Hdf5Error('the file is closed');
-    const out = new Uint8Array(length);
-    for (let done = 0; done < length; ) {
-      const n = readSync(fd, out, done, Math.min(length - done, MAX_READ_BYTES), offset + done);
+    for (let done = 0; done < out.length; ) {
+      const n = readSync(fd, out, done, Math.min(out.length - done, MAX_READ_BYTES), offset + done);
       if (n <= 0) throw corrupt(`${what}: the file ended early (it shrank while open?)`, offset + done);
       done += n;
     }
+  };
+  const readNow = (offset: number, length: number, what: string): Uint8Array => {
+    const out = new Uint8Array(length);
+    readNowInto(out, offset, what);
     return out;
   };
   return {
@@ -100,6 +109,10 @@ export function fileSource(path: string): Source {
       if (!open) throw new Hdf5Error('the file is closed');
       // Memory of its own (io/pool: reused once a writer has written it), filled completely below.
       const out = takeBuffer(length);
+      if (length <= SYNC_READ_BYTES) {
+        readNowInto(out, offset, what);
+        return out;
+      }
       for (let done = 0; done < length; ) {
         const n = await new Promise<number>((resolve, reject) =>
           readCb(fd, out, done, Math.min(length - done, MAX_READ_BYTES), offset + done, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead))),
