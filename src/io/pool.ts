@@ -36,8 +36,8 @@ const slabOf = new WeakMap<ArrayBuffer, Slab>();
 
 const kept = new Map<number, ArrayBuffer[]>();
 let keptBytes = 0;
-/** Own-size buffers handed out and not given back: only these are ever taken back. */
-const lentWhole = new WeakSet<ArrayBuffer>();
+/** Own-size buffers handed out and not given back (only these are ever taken back), and the length lent. */
+const lentWhole = new WeakMap<ArrayBuffer, number>();
 
 function newSlab(): Slab {
   const reused = freeSlabs.pop();
@@ -62,8 +62,28 @@ export function takeBuffer(length: number): Uint8Array {
   const buffer = kept.get(length)?.pop();
   if (buffer) keptBytes -= length;
   const b = buffer ?? new ArrayBuffer(length);
-  lentWhole.add(b);
+  lentWhole.set(b, length);
   return new Uint8Array(b);
+}
+
+/**
+ * The first `length` bytes of `bytes`, a buffer `takeBuffer` handed out and not given back, which
+ * is lent from now on as that shorter view (giveBack takes that view); undefined for anything else.
+ * A reader that has moved a value to the start of a block it read keeps the block's memory as the
+ * value's instead of copying the value into new memory.
+ */
+export function lendPrefix(bytes: Uint8Array, length: number): Uint8Array | undefined {
+  const b = bytes.buffer;
+  if (!(b instanceof ArrayBuffer) || !(length >= 0 && length <= bytes.byteLength)) return undefined;
+  const slab = slabOf.get(b);
+  if (slab) {
+    if (slab.lent.get(bytes.byteOffset) !== bytes.byteLength) return undefined;
+    slab.lent.set(bytes.byteOffset, length);
+    return bytes.subarray(0, length);
+  }
+  if (lentWhole.get(b) !== bytes.byteLength || bytes.byteOffset !== 0) return undefined;
+  lentWhole.set(b, length);
+  return bytes.subarray(0, length);
 }
 
 /**
@@ -87,7 +107,7 @@ export function giveBack(bytes: ArrayBufferView): void {
     }
     return;
   }
-  if (!lentWhole.has(b) || bytes.byteOffset !== 0 || bytes.byteLength !== b.byteLength) return;
+  if (lentWhole.get(b) !== bytes.byteLength || bytes.byteOffset !== 0) return;
   lentWhole.delete(b);
   if (b.byteLength === 0 || keptBytes + b.byteLength > MAX_KEPT_BYTES) return;
   const list = kept.get(b.byteLength);

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { convert, writeModel } from '../../src/api.js';
 import { buildGraph } from '../../src/graphs/index.js';
 import { seededModel } from '../../src/graphs/init.js';
-import { giveBack, takeBuffer, takeFloats } from '../../src/io/pool.js';
+import { giveBack, lendPrefix, takeBuffer, takeFloats } from '../../src/io/pool.js';
 import { cacheDir } from '../helpers/python.js';
 
 const work = mkdtempSync(join(tmpdir(), 'wp-pool-'));
@@ -54,6 +54,34 @@ describe('io/pool', () => {
     expect(same(takeBuffer(9 << 20), big2)).toBe(false); // big2 still holds it
     const floats = takeFloats(10);
     expect(floats.length === 10 && floats.byteOffset % 64 === 0).toBe(true);
+  });
+
+  it('lendPrefix: a buffer lent from then on as its first bytes, which giveBack takes (slab views and own buffers); anything else refused', () => {
+    let x = takeBuffer(8 << 20);
+    while (x.byteOffset !== 0) x = takeBuffer(8 << 20); // the start of a slab (the views before stay lent)
+    const a = takeBuffer(5000);
+    const p = lendPrefix(a, 4000)!;
+    expect(p.buffer === a.buffer && p.byteOffset === a.byteOffset && p.byteLength === 4000).toBe(true);
+    giveBack(x);
+    giveBack(a); // the old, longer view: no longer what is lent, ignored
+    const y = takeBuffer(100);
+    expect(y.buffer === x.buffer && y.byteOffset > a.byteOffset).toBe(true); // p is still lent: the slab goes on
+    giveBack(y);
+    giveBack(p);
+    expect(same(takeBuffer(100), x)).toBe(true); // every view back: used again from its start
+
+    const big = takeBuffer((9 << 20) + 5);
+    const bigPrefix = lendPrefix(big, 9 << 20)!;
+    expect(bigPrefix.byteLength).toBe(9 << 20);
+    giveBack(big);
+    expect(same(takeBuffer((9 << 20) + 5), big)).toBe(false);
+    giveBack(bigPrefix);
+    expect(same(takeBuffer((9 << 20) + 5), big)).toBe(true); // kept by its buffer's size
+
+    expect(lendPrefix(new Uint8Array(100), 50)).toBeUndefined(); // not lent by the pool
+    const c = takeBuffer(100);
+    expect(lendPrefix(c.subarray(10), 50)).toBeUndefined(); // not the view lent
+    expect(lendPrefix(c, 101)).toBeUndefined(); // longer than it
   });
 
   it('conversions that reuse buffers give the same bytes every time, in one process', async () => {

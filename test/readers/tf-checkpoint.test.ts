@@ -17,7 +17,7 @@ import { runOnnx } from '../../src/parity/ort.js';
 import { READERS } from '../../src/readers/index.js';
 import { crc32c, crc32cExtend, crc32cInWasm, crc32cModuleBytes, crc32cTables, maskCrc, unmaskCrc, type Crc32cWasmExports } from '../../src/io/crc32c.js';
 import { giveBack } from '../../src/io/pool.js';
-import { memoryFile } from '../../src/readers/tf-checkpoint/file.js';
+import { memoryFile, openRangeFile } from '../../src/readers/tf-checkpoint/file.js';
 import { tfCheckpointReader } from '../../src/readers/tf-checkpoint/index.js';
 import { decodeSavedTensorSlices } from '../../src/readers/tf-checkpoint/protos.js';
 import { encodeTensorNameSlice } from '../../src/readers/tf-checkpoint/slices.js';
@@ -180,6 +180,36 @@ describe('SSTable and V1 slice keys', () => {
     expect(got).toEqual(keys);
     expect([...(await t.get(new TextEncoder().encode(keys[17])))!.value]).toEqual([17]);
     expect(await t.get(new TextEncoder().encode('nope'))).toBeUndefined();
+  });
+
+  it('withValue: a value alone in its block may take the block (read into io/pool memory); the table reads it again afterwards, never the changed memory', async () => {
+    const key = (k: string) => new TextEncoder().encode(k);
+    const value = Uint8Array.from({ length: 3000 }, (_, i) => (i * 7) & 255);
+    const one = join(TMP, 'one-entry.table');
+    writeFileSync(one, table([['k', value]]));
+    const file = await openRangeFile(one);
+    const t = await openTable(file);
+    const taken = await t.withValue(key('k'), undefined, (v, _block, take) => {
+      const raw = take();
+      // the block from its start: the value lies inside it
+      return raw && { raw, inside: v.buffer === raw.buffer && v.byteOffset >= raw.byteOffset && v.byteOffset + v.length <= raw.byteOffset + raw.length };
+    });
+    expect(taken?.inside).toBe(true);
+    taken!.raw.fill(0); // the taker's to change
+    expect(Buffer.from((await t.withValue(key('k'), undefined, (v) => v.slice()))!).equals(Buffer.from(value))).toBe(true);
+    // held by readBlock (its views are handed out): never taken
+    await t.readBlock(t.index[0].handle);
+    expect(await t.withValue(key('k'), undefined, (_v, _b, take) => take() === undefined)).toBe(true);
+    await file.close();
+
+    // a block of two entries is never taken
+    const two = join(TMP, 'two-entries.table');
+    writeFileSync(two, table([['a', [1, 2, 3]], ['b', [4]]]));
+    const file2 = await openRangeFile(two);
+    const t2 = await openTable(file2);
+    expect(await t2.withValue(key('a'), undefined, (_v, _b, take) => take() === undefined)).toBe(true);
+    expect([...(await t2.withValue(key('b'), undefined, (v) => v.slice()))!]).toEqual([4]);
+    await file2.close();
   });
 });
 

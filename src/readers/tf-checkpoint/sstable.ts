@@ -149,9 +149,9 @@ export interface Table {
   /**
    * `use(value)` for the value of `key` while its block is held, or undefined when there is no
    * such key (`use` must not return undefined). The value is a view of memory that is reused
-   * afterwards: `use` copies what it keeps.
+   * afterwards: `use` copies what it keeps, or calls `take`.
    */
-  withValue<T>(key: Uint8Array, tensor: string | undefined, use: (value: Uint8Array, block: BlockHandle) => T): Promise<T | undefined>;
+  withValue<T>(key: Uint8Array, tensor: string | undefined, use: (value: Uint8Array, block: BlockHandle, take: () => Uint8Array | undefined) => T): Promise<T | undefined>;
   /** Every entry in key order (reads every block). */
   entries(): AsyncGenerator<Entry & { block: BlockHandle }>;
 }
@@ -184,7 +184,8 @@ export async function openTable(file: RangeFile, options: TableOptions = {}): Pr
    * block's raw bytes come from io/pool and go back once it has left the cache and no `withValue`
    * caller is still copying out of it: a checkpoint's 232 MB then pass through a few reused
    * slabs instead of new memory. A block handed out by `readBlock` (views that may live on) is
-   * pinned: its memory is never reused.
+   * pinned: its memory is never reused. A block taken by a `withValue` caller (`takeBlock`) is
+   * that caller's.
    */
   interface CachedBlock {
     entries: Promise<Entry[]>;
@@ -231,12 +232,27 @@ export async function openTable(file: RangeFile, options: TableOptions = {}): Pr
     c.pinned = true;
     return c.entries;
   }
+  /**
+   * The memory of a block read raw (from io/pool, the block's bytes from its start) for the
+   * caller to keep, when its one entry is uncompressed and the caller alone holds it: it leaves the
+   * cache, and its entries' views are the caller's to change. Undefined otherwise. (Most of a
+   * checkpoint's bytes lie in blocks of one large tensor: kept this way, they are not copied into
+   * new memory.)
+   */
+  function takeBlock(handle: BlockHandle, c: CachedBlock, entries: Entry[]): Uint8Array | undefined {
+    const raw = c.raw;
+    if (!raw || entries.length !== 1 || c.leases !== 1 || c.pinned || raw[handle.size] !== NO_COMPRESSION) return undefined;
+    c.raw = undefined;
+    if (cache.get(handle.offset) === c) cache.delete(handle.offset);
+    c.evicted = true;
+    return raw;
+  }
   /** `use(entries)` while the block is held (a lease taken before anything is awaited). */
-  async function withBlock<T>(handle: BlockHandle, tensor: string | undefined, use: (entries: Entry[]) => T): Promise<T> {
+  async function withBlock<T>(handle: BlockHandle, tensor: string | undefined, use: (entries: Entry[], take: (entries: Entry[]) => Uint8Array | undefined) => T): Promise<T> {
     const c = cachedBlock(handle, tensor, true);
     c.leases++;
     try {
-      return use(await c.entries);
+      return use(await c.entries, (entries) => takeBlock(handle, c, entries));
     } finally {
       c.leases--;
       recycle(c);
@@ -338,8 +354,8 @@ export async function openTable(file: RangeFile, options: TableOptions = {}): Pr
     async withValue(key, tensor, use) {
       const block = blockFor(key);
       if (!block) return undefined;
-      return withBlock(block, tensor, (entries) => {
-        for (const e of entries) if (compareKeys(e.key, key) === 0) return use(e.value, block);
+      return withBlock(block, tensor, (entries, take) => {
+        for (const e of entries) if (compareKeys(e.key, key) === 0) return use(e.value, block, () => take(entries));
         return undefined;
       });
     },

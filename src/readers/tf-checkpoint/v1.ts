@@ -9,7 +9,7 @@
 import { FormatError } from '../../errors.js';
 import { DTYPE_SIZE } from '../../tensor.js';
 import type { ReadOptions, StoredTensor } from '../types.js';
-import { takeBuffer } from '../../io/pool.js';
+import { lendPrefix, takeBuffer } from '../../io/pool.js';
 import { FORMAT, openRangeFile, type RangeFile } from './file.js';
 import { decodeSavedTensorSlices, dtypeName, dtypeOf, type Extent, type SliceMeta, type TensorValues } from './protos.js';
 import { copySlice, encodeTensorNameSlice, isFullSlice, sliceBox, tensorValueBytes } from './slices.js';
@@ -54,8 +54,9 @@ async function readMeta(file: RangeFile, options: ReadOptions): Promise<V1Checkp
   // data entries by key, filled on first use only when a computed key is not found (a writer
   // that encodes keys differently): a scan of the whole table
   let scanned: Map<string, { value: Uint8Array; block: BlockHandle }> | undefined;
-  // `use(value, block)` while the block is held (it copies what it keeps); undefined: no such key
-  const lookup = async <T>(key: Uint8Array, tensor: string, use: (value: Uint8Array, block: BlockHandle) => T): Promise<T | undefined> => {
+  // `use(value, block, take)` while the block is held (it copies what it keeps, or takes the
+  // block: Table.withValue); undefined: no such key
+  const lookup = async <T>(key: Uint8Array, tensor: string, use: (value: Uint8Array, block: BlockHandle, take?: () => Uint8Array | undefined) => T): Promise<T | undefined> => {
     const hit = await table.withValue(key, tensor, use);
     if (hit !== undefined) return hit;
     if (!scanned) {
@@ -94,14 +95,16 @@ async function readMeta(file: RangeFile, options: ReadOptions): Promise<V1Checkp
         throw new FormatError(FORMAT, { file: path, tensor: m.name }, (e as Error).message);
       }
     });
-    // decodes one slice and hands its bytes to `place`, which copies them out of the block
-    const readSlice = async <T>(extents: Extent[], box: { size: number[] }, place: (bytes: Uint8Array) => T): Promise<T> => {
-      const got = await lookup(encodeTensorNameSlice(m.name, extents), m.name, (value, block): { placed: T } | { bad: DecodeError; block: BlockHandle } => {
+    // decodes one slice and hands its bytes to `place`, which copies them out of the block (or,
+    // given `take` and bytes that are a view of the block, may keep the block)
+    const readSlice = async <T>(extents: Extent[], box: { size: number[] }, place: (bytes: Uint8Array, take?: () => Uint8Array | undefined) => T): Promise<T> => {
+      const got = await lookup(encodeTensorNameSlice(m.name, extents), m.name, (value, block, take): { placed: T } | { bad: DecodeError; block: BlockHandle } => {
         try {
           const data = decodeSavedTensorSlices(value).data;
           if (!data || data.name !== m.name) throw new DecodeError(`entry holds ${data ? `'${data.name}'` : 'no data'}`, 0);
           const values: TensorValues = data.values ?? { dtype: m.dtype, chunks: [], at: 0 };
-          return { placed: place(tensorValueBytes(values, dtype, elements(box.size))) };
+          const bytes = tensorValueBytes(values, dtype, elements(box.size));
+          return { placed: place(bytes, bytes.buffer === value.buffer ? take : undefined) };
         } catch (e) {
           if (e instanceof DecodeError) return { bad: e, block };
           throw e;
@@ -121,13 +124,21 @@ async function readMeta(file: RangeFile, options: ReadOptions): Promise<V1Checkp
       shape,
       byteLength,
       file: path,
-      // A tensor's bytes lie inside a block at any alignment: copied out into memory of its own
-      // (io/pool), which its float32 view can use in place and a writer give back. (A partitioned
-      // tensor is put together in a new, zeroed array.)
+      // A tensor's bytes lie inside a block at any alignment. In a block of its own (most of the
+      // bytes), they are moved to the block's start and the block's memory (io/pool) becomes the
+      // tensor's; else copied out into memory of its own. Either way its float32 view can use it in
+      // place and a writer give it back. (A partitioned tensor is put together in a new array.)
       freshReads: true,
       async read() {
         if (boxes.length === 1 && isFullSlice(boxes[0].extents, shape))
-          return readSlice(boxes[0].extents, boxes[0].box, (bytes) => {
+          return readSlice(boxes[0].extents, boxes[0].box, (bytes, take) => {
+            const block = take?.();
+            const kept = block && lendPrefix(block, bytes.length); // (not for memory that is not io/pool's)
+            if (block && kept) {
+              const at = bytes.byteOffset - block.byteOffset;
+              block.copyWithin(0, at, at + bytes.length);
+              return kept;
+            }
             const own = takeBuffer(bytes.length);
             own.set(bytes);
             return own;
