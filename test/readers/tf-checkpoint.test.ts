@@ -15,7 +15,7 @@ import { readNpy } from '../../src/io/npy.js';
 import { defaultInput } from '../../src/parity/input.js';
 import { runOnnx } from '../../src/parity/ort.js';
 import { READERS } from '../../src/readers/index.js';
-import { crc32c, crc32cExtend, crc32cInWasm, crc32cModuleBytes, crc32cTables, maskCrc, unmaskCrc, type Crc32cWasmExports } from '../../src/io/crc32c.js';
+import { crc32c, crc32cExtend, crc32cInWasm, crc32cModuleBytes, crc32cTables, crc32cWith, LITTLE_ENDIAN, maskCrc, unmaskCrc, type Crc32cWasmExports } from '../../src/io/crc32c.js';
 import { giveBack } from '../../src/io/pool.js';
 import { memoryFile, openRangeFile } from '../../src/readers/tf-checkpoint/file.js';
 import { tfCheckpointReader } from '../../src/readers/tf-checkpoint/index.js';
@@ -86,6 +86,16 @@ describe('CRC32C', () => {
       for (let length = 0; length + offset <= 40; length++)
         expect(exports.crc(at + offset, length, 0) >>> 0, `offset ${offset}, length ${length}`).toBe(crc32c(data.subarray(offset, offset + length)));
     expect(exports.crc(at + 13, 51, crc32c(data.subarray(0, 13))) >>> 0).toBe(crc32c(data));
+  });
+
+  it('long runs on the calling thread (through the module, 1 MiB at a time) equal the JS loop, continued or not', () => {
+    const tables = crc32cTables();
+    const data = Uint8Array.from({ length: (3 << 20) + 41 }, (_, i) => (Math.imul(i, 2246822519) >>> 21) & 255);
+    for (const [from, to] of [[0, 65536], [5, 65536 + 77], [3, (1 << 20) + 3], [1, data.length]]) {
+      const piece = data.subarray(from, to); // unaligned views on purpose
+      expect(crc32cExtend(0, piece), `[${from}, ${to})`).toBe(crc32cWith(tables, LITTLE_ENDIAN, 0, piece));
+      expect(crc32cExtend(0xdeadbeef, piece), `[${from}, ${to}) continued`).toBe(crc32cWith(tables, LITTLE_ENDIAN, 0xdeadbeef, piece));
+    }
   });
 
   it('three registers at once, joined (long runs in the worker), equal the plain loop at every length around the split', () => {
