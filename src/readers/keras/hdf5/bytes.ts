@@ -79,7 +79,12 @@ export function fileSource(path: string): Source {
   const readNowInto = (out: Uint8Array, offset: number, what: string): void => {
     if (!open) throw new Hdf5Error('the file is closed');
     for (let done = 0; done < out.length; ) {
-      const n = readSync(fd, out, done, Math.min(out.length - done, MAX_READ_BYTES), offset + done);
+      let n: number;
+      try {
+        n = readSync(fd, out, done, Math.min(out.length - done, MAX_READ_BYTES), offset + done);
+      } catch (e) {
+        throw new Hdf5Error(`${what}: read failed: ${(e as Error).message}`, false, { cause: e });
+      }
       if (n <= 0) throw corrupt(`${what}: the file ended early (it shrank while open?)`, offset + done);
       done += n;
     }
