@@ -248,11 +248,12 @@ export async function openTable(file: RangeFile, options: TableOptions = {}): Pr
     return raw;
   }
   /** `use(entries)` while the block is held (a lease taken before anything is awaited). */
-  async function withBlock<T>(handle: BlockHandle, tensor: string | undefined, use: (entries: Entry[], take: (entries: Entry[]) => Uint8Array | undefined) => T): Promise<T> {
+  async function withBlock<T>(handle: BlockHandle, tensor: string | undefined, use: (entries: Entry[], take: () => Uint8Array | undefined) => T): Promise<T> {
     const c = cachedBlock(handle, tensor, true);
     c.leases++;
     try {
-      return use(await c.entries, (entries) => takeBlock(handle, c, entries));
+      const entries = await c.entries;
+      return use(entries, () => takeBlock(handle, c, entries));
     } finally {
       c.leases--;
       recycle(c);
@@ -355,7 +356,7 @@ export async function openTable(file: RangeFile, options: TableOptions = {}): Pr
       const block = blockFor(key);
       if (!block) return undefined;
       return withBlock(block, tensor, (entries, take) => {
-        for (const e of entries) if (compareKeys(e.key, key) === 0) return use(e.value, block, () => take(entries));
+        for (const e of entries) if (compareKeys(e.key, key) === 0) return use(e.value, block, take);
         return undefined;
       });
     },
