@@ -101,17 +101,24 @@ export interface WasmFunc {
   readonly body: Code;
 }
 
-/** A module of one memory (exported as `memory`, `memoryPages` to start, no maximum) and these functions, each with a type of its own. */
-export function wasmModule({ memoryPages, funcs }: { memoryPages: number; funcs: readonly WasmFunc[] }): Uint8Array<ArrayBuffer> {
+/**
+ * A module of one memory (exported as `memory`; `memoryPages` to start, no maximum) and these
+ * functions, each with a type of its own. With `importMemory` the memory is not the module's own
+ * but imported as `env.memory` (at least `memoryPages`): io/pool's arena, which the transposes
+ * then work in where the tensors already are.
+ */
+export function wasmModule({ memoryPages, importMemory = false, funcs }: { memoryPages: number; importMemory?: boolean; funcs: readonly WasmFunc[] }): Uint8Array<ArrayBuffer> {
   const body = (f: WasmFunc): number[] => {
     const b = [...vec(f.locals.map(([n, t]) => [...uleb(n), t])), ...flat(f.body), 0x0b];
     return [...uleb(b.length), ...b];
   };
+  const limits = [0x00, ...uleb(memoryPages)]; // min pages, no max
   return Uint8Array.from([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // \0asm, version 1
     ...section(1, vec(funcs.map((f) => [0x60, ...vec(f.params.map((t) => [t])), ...vec((f.results ?? []).map((t) => [t]))]))), // types
+    ...(importMemory ? section(2, vec([[...name('env'), ...name('memory'), 0x02, ...limits]])) : []), // imports: the memory
     ...section(3, vec(funcs.map((_, i) => uleb(i)))), // function i has type i
-    ...section(5, vec([[0x00, ...uleb(memoryPages)]])), // memory: min pages, no max
+    ...(importMemory ? [] : section(5, vec([limits]))), // memory
     ...section(7, vec([[...name('memory'), 0x02, 0], ...funcs.flatMap((f, i) => (f.export ? [[...name(f.export), 0x00, ...uleb(i)]] : []))])),
     ...section(10, vec(funcs.map(body))),
   ]);

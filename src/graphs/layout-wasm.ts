@@ -138,6 +138,7 @@ import {
   add, and, call, divU, eq, f32Div, f32Load, f32Mul, f32Store, f32x4Div, f32x4Mul, f32x4Splat, forLoop, geU, get, i32, ifElse, I32, F32, ltU, mul,
   remU, select, set, shl, shuffle32, v128Load, v128Store, V128, wasmModule, type Code,
 } from '../wasm.js';
+import { arenaMemory } from '../io/pool.js';
 
 /**
  * Tile edge in floats: a 64 x 64 source tile and its destination tile (32 KiB) stay in L1/L2.
@@ -241,15 +242,21 @@ const scaleBody: Code = [
   ifElse([get(SDIV)], scaleLoops(f32x4Div, f32Div), scaleLoops(f32x4Mul, f32Mul)),
 ];
 
-/** The module's bytes (built once, at import: 1.3 KB). */
-export const moduleBytes: Uint8Array<ArrayBuffer> = wasmModule({
-  memoryPages: 1,
-  funcs: [
-    { params: [I32, I32, I32, I32, I32], results: [I32], locals: [], body: rowBody }, // $row
-    { export: 'transpose', params: [I32, I32, I32, I32, I32, I32], locals: [[I32_LOCALS, I32], [8, V128]], body: transposeBody },
-    { export: 'scale', params: [I32, I32, F32, I32], locals: [[2, I32], [1, V128]], body: scaleBody },
-  ],
-});
+const moduleOf = (importMemory: boolean): Uint8Array<ArrayBuffer> =>
+  wasmModule({
+    memoryPages: 1,
+    importMemory,
+    funcs: [
+      { params: [I32, I32, I32, I32, I32], results: [I32], locals: [], body: rowBody }, // $row
+      { export: 'transpose', params: [I32, I32, I32, I32, I32, I32], locals: [[I32_LOCALS, I32], [8, V128]], body: transposeBody },
+      { export: 'scale', params: [I32, I32, F32, I32], locals: [[2, I32], [1, V128]], body: scaleBody },
+    ],
+  });
+
+/** The module's bytes (built once, at import: 1.3 KB), with a memory of its own. */
+export const moduleBytes: Uint8Array<ArrayBuffer> = moduleOf(false);
+/** The same code over an imported memory: io/pool's arena. */
+const arenaModuleBytes: Uint8Array<ArrayBuffer> = moduleOf(true);
 
 // --- instantiation and memory --------------------------------------------------------------------
 
@@ -260,7 +267,7 @@ interface WasmMemory {
 interface WasmApi {
   validate(bytes: Uint8Array): boolean;
   Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object) => { exports: Record<string, unknown> };
+  Instance: new (module: object, imports?: object) => { exports: Record<string, unknown> };
 }
 
 interface Engine {
@@ -289,21 +296,34 @@ const PAGE = 65536;
  */
 const MAX_MEMORY = 256 * 2 ** 20;
 let engine: Engine | null | undefined;
+let arenaEngine: Engine | null | undefined;
+
+const wasmApi = (): WasmApi | undefined => (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+
+function instantiate(bytes: Uint8Array, memory?: WasmMemory): Engine | null {
+  const wasm = wasmApi();
+  try {
+    if (!wasm || !wasm.validate(bytes)) return null;
+    const { exports } = new wasm.Instance(new wasm.Module(bytes), memory ? { env: { memory } } : undefined);
+    return { memory: exports.memory as WasmMemory, transpose: exports.transpose as Engine['transpose'], scale: exports.scale as Engine['scale'] };
+  } catch {
+    return null;
+  }
+}
 
 /** The instantiated module, or null where WebAssembly or its SIMD is missing (then JS does it). */
 function getEngine(): Engine | null {
-  if (engine !== undefined) return engine;
-  engine = null;
-  const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
-  try {
-    if (wasm && wasm.validate(moduleBytes)) {
-      const { exports } = new wasm.Instance(new wasm.Module(moduleBytes));
-      engine = { memory: exports.memory as WasmMemory, transpose: exports.transpose as Engine['transpose'], scale: exports.scale as Engine['scale'] };
-    }
-  } catch {
-    engine = null;
-  }
+  if (engine === undefined) engine = instantiate(moduleBytes);
   return engine;
+}
+
+/** The module over io/pool's arena, or null where there is none. */
+function getArenaEngine(): Engine | null {
+  if (arenaEngine === undefined) {
+    const memory = arenaMemory();
+    arenaEngine = memory ? instantiate(arenaModuleBytes, memory) : null;
+  }
+  return arenaEngine;
 }
 
 /** Whether the WebAssembly path can run here (WebAssembly with SIMD). */
@@ -323,6 +343,13 @@ export function wasmTranspose(src: Float32Array, rows: number, cols: number, kr 
   if (into && into.length !== n) throw new RangeError(`transpose: ${into.length} floats to write [${cols}, ${rows}] into`);
   if (n === 0) return into ?? new Float32Array(0);
   if ((kr !== 1 && kc !== 1) || rows % kr || cols % kc) throw new RangeError(`transpose: bad row factors ${kr}, ${kc}`);
+  // Both in io/pool's arena, apart: transposed where they are.
+  const a = into && into !== src && getArenaEngine();
+  if (a && into && src.buffer === a.memory.buffer && into.buffer === src.buffer && (into.byteOffset >= src.byteOffset + n * 4 || src.byteOffset >= into.byteOffset + n * 4)) {
+    a.transpose(src.byteOffset, into.byteOffset, rows, cols, kr, kc);
+    if (scaling) a.scale(into.byteOffset, n, scaling.by, scaling.divide ? 1 : 0);
+    return into;
+  }
   const e = getEngine();
   if (!e) return undefined;
   const bytes = n * 4;

@@ -6,20 +6,90 @@
  * 64 MB more of them are alive: reading the 214 MB of IRv2 into new buffers took 95-190 ms of
  * system time here, into reused ones 50 (and a conversion allocates the whole model's size).
  *
- * Up to SMALL_MAX bytes come from slabs: views at 64-byte aligned offsets of SLAB_BYTES buffers,
- * handed out one after another. A conversion gives its tensors back in about the order it took
- * them (read ahead, converted, written behind), so a slab whose views have all come back is used
- * again from its start. Larger requests get a buffer of their own, reused by exact size
- * (Inception's blocks repeat, so most sizes come back). Whatever is never given back is left to
- * the collector: a slab lives while any of its views does.
+ * Requests are served first from the arena: one WebAssembly memory of ARENA_BYTES, allocated
+ * once and never grown, in which requests take the lowest free 64-byte aligned place (a
+ * conversion has about 40 MB lent at a time, so it keeps touching the same 40-50 MB). The
+ * transposes of graphs/layout-wasm.ts run in this memory itself: a kernel read here is laid out
+ * into another place here with no copy in or out of WebAssembly.
+ *
+ * Where the arena is full (or WebAssembly is missing), up to SMALL_MAX bytes come from slabs:
+ * views at 64-byte aligned offsets of SLAB_BYTES buffers, handed out one after another. A
+ * conversion gives its tensors back in about the order it took them (read ahead, converted,
+ * written behind), so a slab whose views have all come back is used again from its start. Larger
+ * requests get a buffer of their own, reused by exact size (Inception's blocks repeat, so most
+ * sizes come back). Whatever is never given back is left to the collector: a slab lives while
+ * any of its views does.
  */
 
+/** The arena's size: room for a conversion's read-ahead and write-behind with space to spare. */
+const ARENA_BYTES = 64 << 20;
+/** Largest request served from the arena. */
+const ARENA_MAX = 16 << 20;
 const SLAB_BYTES = 32 << 20;
 /** Largest request served from a slab (a quarter of one: little is left unused at a slab's end). */
 const SMALL_MAX = SLAB_BYTES / 4;
 const ALIGN = 64;
 /** Free slabs and own-size buffers kept for reuse at most; beyond that, left to the collector. */
 const MAX_KEPT_BYTES = 64 << 20;
+
+// --- the arena ------------------------------------------------------------------------------------
+
+interface Arena {
+  readonly memory: WebAssembly.Memory;
+  readonly buffer: ArrayBuffer;
+  /** Places lent, sorted by offset: [offset, end) with end 64-byte aligned, and the length lent. */
+  readonly lent: { at: number; end: number; length: number }[];
+}
+let arena: Arena | null | undefined;
+
+/** The arena, made on first use; null where WebAssembly is missing or the memory cannot be had. */
+function getArena(): Arena | null {
+  if (arena !== undefined) return arena;
+  arena = null;
+  try {
+    const pages = ARENA_BYTES / 65536;
+    // fixed size: growing would detach `buffer`, and with it every view lent
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    arena = { memory, buffer: memory.buffer, lent: [] };
+  } catch {
+    arena = null;
+  }
+  return arena;
+}
+
+/** The WebAssembly memory the arena's views are of (graphs/layout-wasm.ts transposes in it), or null. */
+export function arenaMemory(): WebAssembly.Memory | null {
+  return getArena()?.memory ?? null;
+}
+
+/** Index of the place lent at `at`, or -1. */
+function lentAt(a: Arena, at: number): number {
+  let lo = 0;
+  let hi = a.lent.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const x = a.lent[mid].at;
+    if (x === at) return mid;
+    if (x < at) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+/** The lowest free place for `length` bytes, lent; undefined when the arena has none. */
+function fromArena(length: number): Uint8Array | undefined {
+  const a = getArena();
+  if (!a) return undefined;
+  const size = Math.ceil(length / ALIGN) * ALIGN;
+  let at = 0;
+  let i = 0;
+  for (; i < a.lent.length && a.lent[i].at - at < size; i++) at = a.lent[i].end;
+  if (at + size > ARENA_BYTES) return undefined;
+  a.lent.splice(i, 0, { at, end: at + size, length });
+  return new Uint8Array(a.buffer, at, length);
+}
+
+// --- slabs and buffers of their own --------------------------------------------------------------
 
 interface Slab {
   readonly buffer: ArrayBuffer;
@@ -52,6 +122,10 @@ function newSlab(): Slab {
 
 /** A buffer of exactly `length` bytes, not zeroed: the caller fills all of it. */
 export function takeBuffer(length: number): Uint8Array {
+  if (length > 0 && length <= ARENA_MAX) {
+    const placed = fromArena(length);
+    if (placed) return placed;
+  }
   if (length > 0 && length <= SMALL_MAX) {
     if (!current || current.used + length > SLAB_BYTES) current = newSlab();
     const at = current.used;
@@ -75,6 +149,14 @@ export function takeBuffer(length: number): Uint8Array {
 export function lendPrefix(bytes: Uint8Array, length: number): Uint8Array | undefined {
   const b = bytes.buffer;
   if (!(b instanceof ArrayBuffer) || !(length >= 0 && length <= bytes.byteLength)) return undefined;
+  if (arena && b === arena.buffer) {
+    const i = lentAt(arena, bytes.byteOffset);
+    const place = arena.lent[i];
+    if (!place || place.length !== bytes.byteLength) return undefined;
+    place.length = length;
+    place.end = place.at + Math.max(ALIGN, Math.ceil(length / ALIGN) * ALIGN); // the rest is free again (a place never empty: offsets stay apart)
+    return bytes.subarray(0, length);
+  }
   const slab = slabOf.get(b);
   if (slab) {
     if (slab.lent.get(bytes.byteOffset) !== bytes.byteLength) return undefined;
@@ -94,6 +176,11 @@ export function lendPrefix(bytes: Uint8Array, length: number): Uint8Array | unde
 export function giveBack(bytes: ArrayBufferView): void {
   const b = bytes.buffer;
   if (!(b instanceof ArrayBuffer)) return;
+  if (arena && b === arena.buffer) {
+    const i = lentAt(arena, bytes.byteOffset);
+    if (i >= 0 && arena.lent[i].length === bytes.byteLength) arena.lent.splice(i, 1);
+    return;
+  }
   const slab = slabOf.get(b);
   if (slab) {
     if (slab.lent.get(bytes.byteOffset) !== bytes.byteLength) return;

@@ -154,9 +154,10 @@ export function pieceOf(stored: Float32Array, owned: boolean, half: boolean, toH
 
 /**
  * One parameter's values as stored, as a piece to write. `store` changes the layout (undefined:
- * stored as they are) into the array given: the array read itself when the writer owns it
- * (CanonicalParam.freshReads), else an array from io/pool, so that no new array is faulted in;
- * either goes back to the pool once written.
+ * stored as they are) into an array from io/pool, which goes back to the pool once written; so
+ * does `data` at once when the writer owns it (CanonicalParam.freshReads). Both are pool memory
+ * used again and again (no new array faulted in), and in the pool's arena the layout change runs
+ * where they are.
  */
 export function storedPiece(
   data: Float32Array,
@@ -166,10 +167,11 @@ export function storedPiece(
   toHalf: (a: Float32Array) => Uint16Array,
 ): Piece {
   if (!store) return pieceOf(data, owned, half, toHalf);
-  const into = owned ? data : takeFloats(data.length);
+  const into = takeFloats(data.length);
   const stored = store(data, into);
   if (stored !== into) giveBack(into); // (a transform that made its own array)
-  return pieceOf(stored, stored === into, half, toHalf);
+  if (owned && stored !== data) giveBack(data);
+  return pieceOf(stored, stored === into || (owned && stored === data), half, toHalf);
 }
 
 /** Bytes of tensors read ahead of the one being written, by default. */

@@ -6,6 +6,7 @@ import { ADDED_BACKGROUND_BIAS, foldBatchNorm, withClasses, withSoftmax } from '
 import { readAll } from '../../src/model.js';
 import { hwioToOihw, oihwToHwio, setLayoutWasm, transpose2d } from '../../src/graphs/layout.js';
 import { moduleBytes, wasmAvailable, wasmTranspose } from '../../src/graphs/layout-wasm.js';
+import { arenaMemory, giveBack, takeFloats } from '../../src/io/pool.js';
 
 const thin = (arch: 'inception_v4' | 'inception_resnet_v2', opts = {}) => buildGraph(arch, { widthDivisor: 16, ...opts });
 
@@ -184,6 +185,26 @@ describe.each([
     const m = Float32Array.from({ length: 6 }, (_, i) => i);
     expect([...transpose2d(m, [2, 3], m)]).toEqual([0, 3, 1, 4, 2, 5]);
     expect(() => transpose2d(Float32Array.from({ length: 6 }), [2, 3], new Float32Array(5))).toThrow(RangeError);
+  });
+
+  it("arrays of io/pool's arena: transposed from one place into another, or in place, with the same result", () => {
+    for (const shape of [[33, 65, 3, 3], [256, 1088, 1, 1], [7, 3, 1, 7]]) {
+      const [co, ci, kh, kw] = shape;
+      const n = shape.reduce((a, b) => a * b, 1);
+      const src = takeFloats(n);
+      src.set(ramp(n));
+      const naive = naiveHwio(src, shape);
+      const into = takeFloats(n);
+      expect(src.buffer === into.buffer && src.buffer === arenaMemory()!.buffer, 'both in the arena').toBe(true);
+      expect(oihwToHwio(src, shape, into, { by: 1 })).toBe(into);
+      expect(firstDiff(into, naive), `${shape}`).toBe(-1);
+      expect(hwioToOihw(into, [kh, kw, ci, co], src)).toBe(src);
+      expect(firstDiff(src, ramp(n)), `${shape}`).toBe(-1);
+      expect(oihwToHwio(src, shape, src)).toBe(src); // in place
+      expect(firstDiff(src, naive), `${shape}`).toBe(-1);
+      giveBack(src);
+      giveBack(into);
+    }
   });
 
   it('scales while transposing, in float32 arithmetic (the factor rounded first), both directions, in place too', () => {

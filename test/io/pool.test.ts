@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { convert, writeModel } from '../../src/api.js';
 import { buildGraph } from '../../src/graphs/index.js';
 import { seededModel } from '../../src/graphs/init.js';
-import { giveBack, lendPrefix, takeBuffer, takeFloats } from '../../src/io/pool.js';
+import { arenaMemory, giveBack, lendPrefix, takeBuffer, takeFloats } from '../../src/io/pool.js';
 import { cacheDir } from '../helpers/python.js';
 
 const work = mkdtempSync(join(tmpdir(), 'wp-pool-'));
@@ -15,30 +15,51 @@ describe('io/pool', () => {
   // (booleans, not buffers, in expect(): a failure would print 32 MiB slabs)
   const same = (x: ArrayBufferView, y: ArrayBufferView) => x.buffer === y.buffer && x.byteOffset === y.byteOffset;
 
-  it('small requests: 64-byte aligned views of a slab, reused once given back; anything else ignored', () => {
+  const arena = () => arenaMemory()!.buffer;
+  /** Takes all of the arena that is free (in 16 MiB and smaller requests), for the slab tests; returns what to give back. */
+  const fillArena = () => {
+    const taken: Uint8Array[] = [];
+    for (let size = 16 << 20; size >= 64; ) {
+      const x = takeBuffer(size);
+      if (x.buffer === arena()) taken.push(x);
+      else {
+        giveBack(x);
+        size >>= 1;
+      }
+    }
+    return taken;
+  };
+
+  it('arena: the lowest free 64-byte aligned place of one WebAssembly memory, used again once given back; anything else ignored', () => {
     const a = takeBuffer(1000);
     expect(a.byteLength).toBe(1000);
+    expect(a.buffer === arena() && a.byteOffset === 0).toBe(true); // nothing else lent: the start
     giveBack(a);
     const b = takeBuffer(1000);
-    expect(same(a, b)).toBe(true); // everything lent from the slab came back: used again from its start
-    const c = takeBuffer(1000);
-    expect(same(b, c)).toBe(false); // b still holds it
-    expect(c.buffer === b.buffer && c.byteOffset % 64 === 0 && c.byteOffset >= 1000).toBe(true);
+    expect(same(a, b)).toBe(true);
+    const c = takeBuffer(3000);
+    expect(c.buffer === arena() && c.byteOffset === 1024).toBe(true); // right after b, aligned
     giveBack(b);
     giveBack(b); // twice: once
     giveBack(c.subarray(8)); // a part of it: ignored
     giveBack(new Uint8Array(2000)); // not lent: ignored
-    const d = takeBuffer(1000);
-    expect(same(d, b)).toBe(false); // c is still lent, so the slab goes on
-    giveBack(new Float32Array(c.buffer, c.byteOffset, 250)); // the same memory as floats: taken back
-    giveBack(d);
+    const d = takeBuffer(2000);
+    expect(d.byteOffset).toBe(1024 + 3008); // b's place is too small for it: after c
     const e = takeBuffer(1000);
-    expect(same(e, a)).toBe(true); // all back: from the start again
-    giveBack(e);
+    expect(same(e, b)).toBe(true); // b's place fits this one
+    giveBack(new Float32Array(c.buffer, c.byteOffset, 750)); // the same memory as floats: taken back
+    expect(same(takeBuffer(3000), c)).toBe(true);
+    for (const x of [c, d, e]) giveBack(x);
+    const f = takeBuffer(5000);
+    expect(f.byteOffset).toBe(0); // all back
+    giveBack(f);
   });
 
-  it('a slab all of whose views came back is used again; large requests get buffers of their own, reused by size', () => {
+  it('arena full: slabs, used again once all their views came back; large requests get buffers of their own, reused by size', () => {
+    const held = fillArena();
+    expect(held.reduce((n, x) => n + x.byteLength, 0)).toBe(64 << 20);
     const first = Array.from({ length: 40 }, () => takeBuffer(1 << 20)); // more than one 32 MiB slab
+    expect(first.some((x) => x.buffer === arena())).toBe(false);
     expect(new Set(first.map((x) => x.buffer)).size).toBeGreaterThan(1);
     for (const x of first) giveBack(x);
     const again = Array.from({ length: 40 }, () => takeBuffer(1 << 20));
@@ -53,19 +74,39 @@ describe('io/pool', () => {
     expect(same(big, big2)).toBe(true);
     expect(same(takeBuffer(9 << 20), big2)).toBe(false); // big2 still holds it
     const floats = takeFloats(10);
-    expect(floats.length === 10 && floats.byteOffset % 64 === 0).toBe(true);
+    expect(floats.length === 10 && floats.byteOffset % 64 === 0 && floats.buffer !== arena()).toBe(true);
+    held.forEach(giveBack);
+    const huge = takeBuffer((16 << 20) + 1); // more than the arena serves at once
+    expect(huge.buffer !== arena() && huge.byteOffset === 0).toBe(true);
+    const room = takeBuffer(16 << 20);
+    expect(room.buffer === arena()).toBe(true); // the arena has room again
+    giveBack(room);
   });
 
-  it('lendPrefix: a buffer lent from then on as its first bytes, which giveBack takes (slab views and own buffers); anything else refused', () => {
+  it('lendPrefix: a buffer lent from then on as its first bytes, which giveBack takes (arena, slab views, own buffers); anything else refused', () => {
+    // arena: the rest of the place is free again
+    const a0 = takeBuffer(64);
+    const a = takeBuffer(5000);
+    const after = takeBuffer(64);
+    const pa = lendPrefix(a, 100)!;
+    expect(pa.buffer === arena() && pa.byteOffset === a.byteOffset && pa.byteLength === 100).toBe(true);
+    giveBack(a); // the old, longer view: no longer what is lent, ignored
+    const inGap = takeBuffer(1000);
+    expect(inGap.byteOffset).toBe(a.byteOffset + 128);
+    giveBack(pa);
+    expect(same(takeBuffer(100), a)).toBe(true);
+    for (const x of [a0, after, inGap]) giveBack(x);
+
+    const held = fillArena();
     let x = takeBuffer(8 << 20);
     while (x.byteOffset !== 0) x = takeBuffer(8 << 20); // the start of a slab (the views before stay lent)
-    const a = takeBuffer(5000);
-    const p = lendPrefix(a, 4000)!;
-    expect(p.buffer === a.buffer && p.byteOffset === a.byteOffset && p.byteLength === 4000).toBe(true);
+    const s = takeBuffer(5000);
+    const p = lendPrefix(s, 4000)!;
+    expect(p.buffer === s.buffer && p.byteOffset === s.byteOffset && p.byteLength === 4000).toBe(true);
     giveBack(x);
-    giveBack(a); // the old, longer view: no longer what is lent, ignored
+    giveBack(s); // the old, longer view: ignored
     const y = takeBuffer(100);
-    expect(y.buffer === x.buffer && y.byteOffset > a.byteOffset).toBe(true); // p is still lent: the slab goes on
+    expect(y.buffer === x.buffer && y.byteOffset > s.byteOffset).toBe(true); // p is still lent: the slab goes on
     giveBack(y);
     giveBack(p);
     expect(same(takeBuffer(100), x)).toBe(true); // every view back: used again from its start
@@ -77,11 +118,14 @@ describe('io/pool', () => {
     expect(same(takeBuffer((9 << 20) + 5), big)).toBe(false);
     giveBack(bigPrefix);
     expect(same(takeBuffer((9 << 20) + 5), big)).toBe(true); // kept by its buffer's size
+    held.forEach(giveBack);
 
     expect(lendPrefix(new Uint8Array(100), 50)).toBeUndefined(); // not lent by the pool
     const c = takeBuffer(100);
+    expect(c.buffer === arena()).toBe(true);
     expect(lendPrefix(c.subarray(10), 50)).toBeUndefined(); // not the view lent
     expect(lendPrefix(c, 101)).toBeUndefined(); // longer than it
+    giveBack(c);
   });
 
   it('conversions that reuse buffers give the same bytes every time, in one process', async () => {

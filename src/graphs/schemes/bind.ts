@@ -3,6 +3,7 @@ import { SchemeError, FormatError, type ShapeMismatch } from '../../errors.js';
 import { graphParams, sizeOf, type Graph, type ParamSpec } from '../ir.js';
 import { hwioToOihw, oihwToHwio, placed, transpose2d } from '../layout.js';
 import { bytesToFloat32 } from '../../tensor.js';
+import { giveBack, takeFloats } from '../../io/pool.js';
 import { createModel, type CanonicalModel, type ParamSource, type Provenance } from '../../model.js';
 import type { SourceModel, StoredTensor } from '../../readers/types.js';
 
@@ -95,11 +96,17 @@ export function bindTable(b: TableBinding): CanonicalModel {
       mismatched.push({ param: spec.name, source: tensor.name, expected, found: tensor.shape });
       continue;
     }
-    // A reader that hands out a new array per read lets the layout change reuse it, and the
-    // writer own the result.
+    // A reader that hands out a new array per read lets the writer own the result: the layout
+    // change writes it into an array from io/pool (where a read lands in the pool's arena, the
+    // transpose runs there with no copy) and the array read goes back to the pool.
     const read = async () => {
       const data = await readFloat32(b.source, tensor);
-      return transform.apply(data, tensor.shape, tensor.freshReads ? data : undefined);
+      if (!tensor.freshReads) return transform.apply(data, tensor.shape);
+      if (transform === TRANSFORMS.none) return data;
+      const into = takeFloats(data.length);
+      const result = transform.apply(data, tensor.shape, into);
+      giveBack(result === into ? data : into);
+      return result;
     };
     values.set(spec.name, tensor.freshReads ? { fresh: read } : read);
   }
