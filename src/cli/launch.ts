@@ -12,9 +12,10 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import type { BlankWorker } from '../io/worker-start.js';
 
 interface CliModule {
-  main(argv: string[]): Promise<number>;
+  main(argv: string[], launch?: { checksWorker?: BlankWorker }): Promise<number>;
 }
 
 export interface LoadedCli extends CliModule {

@@ -6,6 +6,8 @@
 import yargs, { type CommandModule } from 'yargs';
 import { ExitCode, UsageError, WeightportError } from '../errors.js';
 import { packageVersion } from '../version.js';
+import { offerChecksWorker } from '../io/background.js';
+import type { BlankWorker } from '../io/worker-start.js';
 import { convertCommand } from './commands/convert.js';
 import { graphCommand } from './commands/graph.js';
 import { diffCommand } from './commands/diff.js';
@@ -20,8 +22,15 @@ const COMMANDS: readonly CommandModule<any, any>[] = [convertCommand, graphComma
 /** Internal faults (bugs) exit with EX_SOFTWARE, distinct from every documented code. */
 const EXIT_INTERNAL = 70;
 
+/** What the launcher (cli/bin.ts) may have started ahead of the command. */
+export interface Launch {
+  /** A worker for a conversion's checks (io/background.ts), started while the bundle loaded. */
+  readonly checksWorker?: BlankWorker;
+}
+
 /** Runs one command line (without node and the script) and returns its exit code. */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], launch: Launch = {}): Promise<number> {
+  if (launch.checksWorker) offerChecksWorker(launch.checksWorker);
   const debug = argv.includes('--debug');
   let cli = yargs(argv)
     .scriptName('port')

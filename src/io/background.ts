@@ -14,15 +14,15 @@
  * place (WriteOptions.beforeCommit).
  */
 import { closeSync, openSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
+import { giveWork, startBlankWorker, type BlankWorker } from './worker-start.js';
 import { crc32cExtend, crc32cInWasm, crc32cModuleBytes, crc32cTables, crc32cWith, LITTLE_ENDIAN } from './crc32c.js';
 
-// CommonJS, run by `new Worker(..., { eval: true })`, with the CRC code of ./crc32c.ts as text
+// CommonJS, run by a worker of ./worker-start.ts with `workerData` in scope, with the CRC code of ./crc32c.ts as text
 // (both functions are self-contained). Blocking reads: nothing else runs on that thread. The files
 // are opened and closed by the main thread (descriptors are the process's), so that stopping the
 // worker mid-task leaves none open.
 const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
+const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const { readSync } = require('node:fs');
 const crc32cWith = ${crc32cWith.toString()};
@@ -139,10 +139,23 @@ export interface BackgroundChecks {
   stop(): Promise<void>;
 }
 
+let spare: BlankWorker | undefined;
+
+/**
+ * A worker started ahead (by the launcher, dist/port.mjs) for the next startBackgroundChecks to
+ * use instead of starting one; left unreferenced, it ends with the process if none comes.
+ */
+export function offerChecksWorker(blank: BlankWorker): void {
+  spare = blank;
+}
+
 /** `wasm: false` checks CRCs with the JS loop (tests; it is used anyway where WebAssembly is missing). */
 export function startBackgroundChecks(options: { wasm?: boolean } = {}): BackgroundChecks {
   const wasm = (options.wasm ?? true) && LITTLE_ENDIAN && typeof WebAssembly === 'object' && WebAssembly.validate(crc32cModuleBytes);
-  const worker = new Worker(WORKER_SOURCE, { eval: true, stdout: true, stderr: true, workerData: { crcModule: wasm ? crc32cModuleBytes : null } });
+  const blank = spare?.alive ? spare : startBlankWorker();
+  spare = undefined;
+  const worker = blank.worker;
+  giveWork(worker, WORKER_SOURCE, { crcModule: wasm ? crc32cModuleBytes : null });
   const waiting = new Map<number, { resolve: (v: never) => void; reject: (e: Error) => void }>();
   const tracked: (Promise<unknown> | (() => Promise<unknown>))[] = [];
   const fds = new Map<string, number>();

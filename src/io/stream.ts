@@ -1,7 +1,7 @@
 /**
  * The two halves of every writer's loop over the tensors: read ahead (the next tensors are read and
  * converted while this one is written) and a sink that gathers pieces and writes them behind
- * (one writev in flight while the next batch is gathered). The writers stream through these, so
+ * (one batch in flight, its 1 MiB writev calls at once, while the next batch is gathered). The writers stream through these, so
  * that memory stays about one batch and the disk, the reads and the conversions overlap.
  */
 import { open, type FileHandle } from 'node:fs/promises';
@@ -112,10 +112,29 @@ function firstBytes(buffers: readonly Uint8Array[], max: number): Uint8Array[] {
   return out;
 }
 
-/** writev until every byte is written, SYSCALL_BYTES per call (a write to a regular file may also be short). */
+/**
+ * Writes `bytes` of `buffers` at `at` in SYSCALL_BYTES writev calls, all started at once (each
+ * positional, so their order does not matter): one after another, each call waited for its
+ * round trip through this thread, busy with the next tensors' layout changes, and the disk
+ * idled meanwhile (Keras -> ONNX 555 -> 490 ms, V2 -> safetensors 484 -> 457; 9 interleaved runs).
+ */
 async function writeAll(fh: FileHandle, buffers: Uint8Array[], at: number, bytes: number): Promise<void> {
+  const calls: Promise<void>[] = [];
   while (bytes > 0) {
-    const { bytesWritten } = await fh.writev(firstBytes(buffers, SYSCALL_BYTES), at);
+    const part = firstBytes(buffers, SYSCALL_BYTES);
+    const n = part.reduce((sum, b) => sum + b.byteLength, 0);
+    calls.push(writeCall(fh, part, at, n));
+    at += n;
+    bytes -= n;
+    if (bytes > 0) buffers = dropBytes(buffers, n);
+  }
+  await Promise.all(calls);
+}
+
+/** writev until every byte is written (a write to a regular file may be short). */
+async function writeCall(fh: FileHandle, buffers: Uint8Array[], at: number, bytes: number): Promise<void> {
+  while (bytes > 0) {
+    const { bytesWritten } = await fh.writev(buffers, at);
     at += bytesWritten;
     bytes -= bytesWritten;
     if (bytes > 0) buffers = dropBytes(buffers, bytesWritten);

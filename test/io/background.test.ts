@@ -3,7 +3,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkCrc32c, startBackgroundChecks } from '../../src/io/background.js';
+import { spawnSync } from 'node:child_process';
+import { checkCrc32c, offerChecksWorker, startBackgroundChecks } from '../../src/io/background.js';
+import { startBlankWorker } from '../../src/io/worker-start.js';
 import { crc32c, maskCrc } from '../../src/io/crc32c.js';
 
 const work = mkdtempSync(join(tmpdir(), 'wp-background-'));
@@ -26,6 +28,39 @@ describe('background checks', () => {
     } finally {
       await checks.stop();
     }
+  });
+
+  it('a worker started ahead (the launcher\'s) is the one used; one that has ended is replaced', async () => {
+    const blank = startBlankWorker();
+    offerChecksWorker(blank);
+    const checks = startBackgroundChecks();
+    try {
+      const digest = await checks.sha256(path);
+      expect(digest).toBe(createHash('sha256').update(bytes).digest('hex'));
+      expect(blank.alive).toBe(true);
+    } finally {
+      await checks.stop();
+    }
+    expect(blank.alive).toBe(false); // stop() ended that very thread
+
+    const ended = startBlankWorker();
+    await ended.worker.terminate();
+    offerChecksWorker(ended);
+    const fresh = startBackgroundChecks();
+    try {
+      expect(await fresh.crc32c(path, 3, 1000)).toBe(crc32c(bytes.subarray(3, 1003)));
+    } finally {
+      await fresh.stop();
+    }
+  });
+
+  it('a worker started ahead and never used keeps no process alive', () => {
+    const url = new URL('../../src/io/worker-start.ts', import.meta.url).href;
+    const script = `import { startBlankWorker } from '${url}'; const w = startBlankWorker(); console.log(w.alive);`;
+    // a process the worker kept alive would be killed at the timeout: status null
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('true');
   });
 
   it('a missing file, or a range past the end, rejects its task', async () => {
