@@ -116,7 +116,10 @@ export interface BadBlock {
 }
 
 export interface BackgroundChecks {
-  /** SHA-256 of the whole file, hex. */
+  /**
+   * SHA-256 of the whole file, hex; asked again for the same path, the same promise (one pass). The
+   * pass also checks the blocks registered for the file by then (`blockCrcs`).
+   */
   sha256(path: string): Promise<string>;
   /** CRC-32C (unmasked) of `length` bytes at `offset`. */
   crc32c(path: string, offset: number, length: number): Promise<number>;
@@ -217,8 +220,13 @@ export function startBackgroundChecks(options: { wasm?: boolean } = {}): Backgro
       g.results.push((r) => (r instanceof Error ? reject(r) : resolve(r.bad ? { offset: r.bad[0], stored: r.bad[1], computed: r.bad[2] } : undefined)));
       gathered.set(path, g);
     });
+  const digests = new Map<string, Promise<string>>();
   return {
-    sha256: (path) => flush(path, true).then((r) => r.digest!),
+    sha256(path) {
+      let digest = digests.get(path);
+      if (!digest) digests.set(path, (digest = flush(path, true).then((r) => r.digest!)));
+      return digest;
+    },
     crc32c: (path, offset, length) => run(path, { kind: 'crc32c', offset, length }),
     blockCrcs,
     track,

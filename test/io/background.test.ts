@@ -23,6 +23,7 @@ describe('background checks', () => {
       const ranges = [[0, 0], [0, 9], [3, 1000], [(4 << 20) - 7, 20], [1, bytes.length - 1], [bytes.length - 5, 5]];
       const [digest, ...crcs] = await Promise.all([checks.sha256(path), ...ranges.map(([o, n]) => checks.crc32c(path, o, n))]);
       expect(digest).toBe(createHash('sha256').update(bytes).digest('hex'));
+      expect(checks.sha256(path) === checks.sha256(path)).toBe(true); // asked again: the same pass
       expect(crcs).toEqual(ranges.map(([o, n]) => crc32c(bytes.subarray(o, o + n))));
       await checks.settle();
     } finally {
