@@ -83,8 +83,8 @@ function tiledOihwHwio(src: Float32Array, [co, ci, kh, kw]: readonly number[], t
 
 /*
  * Each takes an optional `into` (of the same length, possibly `src` itself) to write the result
- * into instead of a new array: a conversion that owns the array it read reuses it, which saves
- * the page faults of a new array (about half the cost of the WebAssembly path).
+ * into instead of a new array: a conversion passes an array of io/pool's arena for the array it
+ * read there, and the transpose then runs in that memory with no copy and no new page.
  */
 
 /** HWIO [kh, kw, in, out] (TF, Keras, tfjs) -> OIHW [out, in, kh, kw], each value scaled by `scaling` if given. */

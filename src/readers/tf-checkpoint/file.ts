@@ -11,7 +11,8 @@ export interface RangeFile {
   /**
    * Exactly `length` bytes at `offset`; a FormatError when the file is shorter. In memory from
    * io/pool (for a tensor that a writer gives back once written) unless `pooled` is false (a block
-   * that is parsed and dropped: in the pool it would keep the rest of its slab from being reused).
+   * that is parsed and dropped: a pool place never given back is lost to the pool, for good in its
+   * arena, and in a slab it keeps the rest of the slab from being reused).
    */
   read(offset: number, length: number, tensor?: string, pooled?: boolean): Promise<Uint8Array>;
   close(): Promise<void>;
