@@ -14,6 +14,8 @@ export const UNDEF = -1;
 const PAGE_BYTES = 4096;
 /** Cached pages at most (16 MiB); the cache is dropped when full. */
 const MAX_PAGES = 4096;
+/** Pages allocated at once. */
+const PAGES_PER_CHUNK = 64;
 /** One metadata structure (heap, object header block, global heap collection) at most. */
 export const MAX_METADATA_BYTES = 64 * 2 ** 20;
 /**
@@ -76,6 +78,8 @@ export function fileSource(path: string): Source {
   }
   let open = true;
   const pages = new Map<number, Uint8Array>();
+  let chunk = new Uint8Array(0);
+  let chunkUsed = PAGES_PER_CHUNK;
   const readNowInto = (out: Uint8Array, offset: number, what: string): void => {
     if (!open) throw new Hdf5Error('the file is closed');
     for (let done = 0; done < out.length; ) {
@@ -103,7 +107,14 @@ export function fileSource(path: string): Source {
       let hit = pages.get(page);
       if (!hit) {
         if (pages.size >= MAX_PAGES) pages.clear();
-        hit = readNow(page * PAGE_BYTES, Math.min(PAGE_BYTES, size - page * PAGE_BYTES), what);
+        // pages are views of 256 KiB chunks: one allocation per 64 pages, not one each
+        if (chunkUsed === PAGES_PER_CHUNK) {
+          chunk = new Uint8Array(PAGES_PER_CHUNK * PAGE_BYTES);
+          chunkUsed = 0;
+        }
+        hit = chunk.subarray(chunkUsed * PAGE_BYTES, chunkUsed * PAGE_BYTES + Math.min(PAGE_BYTES, size - page * PAGE_BYTES));
+        chunkUsed++;
+        readNowInto(hit, page * PAGE_BYTES, what);
         pages.set(page, hit);
       }
       const at = offset - page * PAGE_BYTES;
@@ -141,47 +152,56 @@ export function fileSource(path: string): Source {
 /** A bounded reading position in a structure's bytes; `origin` is the file offset of `bytes[0]`. */
 export interface Cursor {
   readonly bytes: Uint8Array;
-  readonly dv: DataView;
   readonly origin: number;
   readonly what: string;
   pos: number;
   readonly end: number;
 }
 
+// The walk of a file's metadata reads a few hundred thousand of these values, once each, in V8's
+// interpreter: each accessor checks its bounds itself (no call to `need`) and assembles its bytes
+// (no DataView per cursor to allocate and collect).
+
 export function cursor(bytes: Uint8Array, origin: number, what: string, start = 0, end = bytes.length): Cursor {
-  return { bytes, dv: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), origin, what, pos: start, end };
+  return { bytes, origin, what, pos: start, end };
 }
 
+const cutShort = (c: Cursor, n: number): Hdf5Error => corrupt(`${c.what} is cut short: ${c.pos + n - c.end} more bytes needed`, c.origin + c.pos);
+
 export function need(c: Cursor, n: number): void {
-  if (!(n >= 0) || c.pos + n > c.end) throw corrupt(`${c.what} is cut short: ${c.pos + n - c.end} more bytes needed`, c.origin + c.pos);
+  if (!(n >= 0) || c.pos + n > c.end) throw cutShort(c, n);
 }
 
 export const left = (c: Cursor): number => c.end - c.pos;
 
 export function u8(c: Cursor): number {
-  need(c, 1);
+  if (c.pos + 1 > c.end) throw cutShort(c, 1);
   return c.bytes[c.pos++];
 }
 export function u16(c: Cursor): number {
-  need(c, 2);
-  const v = c.dv.getUint16(c.pos, true);
-  c.pos += 2;
-  return v;
+  const p = c.pos;
+  if (p + 2 > c.end) throw cutShort(c, 2);
+  const b = c.bytes;
+  c.pos = p + 2;
+  return b[p] | (b[p + 1] << 8);
 }
 export function u32(c: Cursor): number {
-  need(c, 4);
-  const v = c.dv.getUint32(c.pos, true);
-  c.pos += 4;
-  return v;
+  const p = c.pos;
+  if (p + 4 > c.end) throw cutShort(c, 4);
+  const b = c.bytes;
+  c.pos = p + 4;
+  return (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0;
 }
 /** An 8-byte unsigned value (offsets and lengths); UNDEF for all bits set; beyond 2^53 is corrupt. */
 export function u64(c: Cursor): number {
-  need(c, 8);
-  const lo = c.dv.getUint32(c.pos, true);
-  const hi = c.dv.getUint32(c.pos + 4, true);
-  c.pos += 8;
+  const p = c.pos;
+  if (p + 8 > c.end) throw cutShort(c, 8);
+  const b = c.bytes;
+  const lo = (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0;
+  const hi = (b[p + 4] | (b[p + 5] << 8) | (b[p + 6] << 16) | (b[p + 7] << 24)) >>> 0;
+  c.pos = p + 8;
   if (lo === 0xffffffff && hi === 0xffffffff) return UNDEF;
-  if (hi >= 0x200000) throw corrupt(`${c.what}: a 64-bit value beyond 2^53`, c.origin + c.pos - 8);
+  if (hi >= 0x200000) throw corrupt(`${c.what}: a 64-bit value beyond 2^53`, c.origin + p);
   return hi * 0x100000000 + lo;
 }
 /** A little-endian unsigned value of 1, 2, 4 or 8 bytes. */
@@ -189,20 +209,19 @@ export function uN(c: Cursor, n: number): number {
   return n === 1 ? u8(c) : n === 2 ? u16(c) : n === 4 ? u32(c) : u64(c);
 }
 export function skip(c: Cursor, n: number): void {
-  need(c, n);
+  if (!(n >= 0) || c.pos + n > c.end) throw cutShort(c, n);
   c.pos += n;
 }
 /** The next `n` bytes as their own cursor (advancing this one). */
 export function sub(c: Cursor, n: number, what: string): Cursor {
-  need(c, n);
-  // the same bytes: the same DataView (thousands of message cursors per file)
-  const s: Cursor = { bytes: c.bytes, dv: c.dv, origin: c.origin, what, pos: c.pos, end: c.pos + n };
+  if (!(n >= 0) || c.pos + n > c.end) throw cutShort(c, n);
+  const s: Cursor = { bytes: c.bytes, origin: c.origin, what, pos: c.pos, end: c.pos + n };
   c.pos += n;
   return s;
 }
 /** The next `n` bytes (a view). */
 export function take(c: Cursor, n: number): Uint8Array {
-  need(c, n);
+  if (!(n >= 0) || c.pos + n > c.end) throw cutShort(c, n);
   c.pos += n;
   return c.bytes.subarray(c.pos - n, c.pos);
 }
