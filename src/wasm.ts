@@ -86,7 +86,14 @@ export const forLoop = (i: number, from: Code, to: Code, step: number, body: Cod
 
 export const ifElse = (cond: Code, then: Code, otherwise: Code): Code => [cond, 0x04, 0x40, then, 0x05, otherwise, 0x0b];
 
-const flat = (code: Code): number[] => code.flatMap((x) => (typeof x === 'number' ? [x] : flat(x)));
+/** The opcodes of nested code, in order (pushed into one array: it runs once, in the interpreter). */
+function flat(code: Code, out: number[] = []): number[] {
+  for (const x of code) {
+    if (typeof x === 'number') out.push(x);
+    else flat(x, out);
+  }
+  return out;
+}
 const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
 const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
 const name = (s: string): number[] => [...uleb(s.length), ...[...s].map((ch) => ch.charCodeAt(0))];
@@ -101,6 +108,9 @@ export interface WasmFunc {
   readonly body: Code;
 }
 
+/** Function bodies encoded once (flattening the nested code is most of a module's assembly). */
+const encodedBodies = new WeakMap<WasmFunc, number[]>();
+
 /**
  * A module of one memory (exported as `memory`; `memoryPages` to start, no maximum) and these
  * functions, each with a type of its own. With `importMemory` the memory is not the module's own
@@ -109,8 +119,12 @@ export interface WasmFunc {
  */
 export function wasmModule({ memoryPages, importMemory = false, funcs }: { memoryPages: number; importMemory?: boolean; funcs: readonly WasmFunc[] }): Uint8Array<ArrayBuffer> {
   const body = (f: WasmFunc): number[] => {
-    const b = [...vec(f.locals.map(([n, t]) => [...uleb(n), t])), ...flat(f.body), 0x0b];
-    return [...uleb(b.length), ...b];
+    let encoded = encodedBodies.get(f);
+    if (!encoded) {
+      const b = [...vec(f.locals.map(([n, t]) => [...uleb(n), t])), ...flat(f.body), 0x0b];
+      encodedBodies.set(f, (encoded = [...uleb(b.length), ...b]));
+    }
+    return encoded;
   };
   const limits = [0x00, ...uleb(memoryPages)]; // min pages, no max
   return Uint8Array.from([

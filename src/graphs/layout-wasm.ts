@@ -140,7 +140,7 @@
 
 import {
   add, and, call, divU, eq, f32Div, f32Load, f32Mul, f32Store, f32x4Div, f32x4Mul, f32x4Splat, forLoop, geU, get, i32, ifElse, I32, F32, ltU, mul,
-  remU, select, set, shl, shuffle32, v128Load, v128Store, V128, wasmModule, type Code,
+  remU, select, set, shl, shuffle32, v128Load, v128Store, V128, wasmModule, type Code, type WasmFunc,
 } from '../wasm.js';
 import { arenaMemory } from '../io/pool.js';
 
@@ -246,21 +246,16 @@ const scaleBody: Code = [
   ifElse([get(SDIV)], scaleLoops(f32x4Div, f32Div), scaleLoops(f32x4Mul, f32Mul)),
 ];
 
-const moduleOf = (importMemory: boolean): Uint8Array<ArrayBuffer> =>
-  wasmModule({
-    memoryPages: 1,
-    importMemory,
-    funcs: [
-      { params: [I32, I32, I32, I32, I32], results: [I32], locals: [], body: rowBody }, // $row
-      { export: 'transpose', params: [I32, I32, I32, I32, I32, I32], locals: [[I32_LOCALS, I32], [8, V128]], body: transposeBody },
-      { export: 'scale', params: [I32, I32, F32, I32], locals: [[2, I32], [1, V128]], body: scaleBody },
-    ],
-  });
+const FUNCS: readonly WasmFunc[] = [
+  { params: [I32, I32, I32, I32, I32], results: [I32], locals: [], body: rowBody }, // $row
+  { export: 'transpose', params: [I32, I32, I32, I32, I32, I32], locals: [[I32_LOCALS, I32], [8, V128]], body: transposeBody },
+  { export: 'scale', params: [I32, I32, F32, I32], locals: [[2, I32], [1, V128]], body: scaleBody },
+];
 
 /** The module's bytes (built once, at import: 1.3 KB), with a memory of its own. */
-export const moduleBytes: Uint8Array<ArrayBuffer> = moduleOf(false);
-/** The same code over an imported memory: io/pool's arena. */
-const arenaModuleBytes: Uint8Array<ArrayBuffer> = moduleOf(true);
+export const moduleBytes: Uint8Array<ArrayBuffer> = wasmModule({ memoryPages: 1, funcs: FUNCS });
+/** The same code over an imported memory, io/pool's arena (its bodies encoded once, for both). */
+const arenaModuleBytes = (): Uint8Array<ArrayBuffer> => wasmModule({ memoryPages: 1, importMemory: true, funcs: FUNCS });
 
 // --- instantiation and memory --------------------------------------------------------------------
 
@@ -325,7 +320,7 @@ function getEngine(): Engine | null {
 function getArenaEngine(): Engine | null {
   if (arenaEngine === undefined) {
     const memory = arenaMemory();
-    arenaEngine = memory ? instantiate(arenaModuleBytes, memory) : null;
+    arenaEngine = memory ? instantiate(arenaModuleBytes(), memory) : null;
   }
   return arenaEngine;
 }
