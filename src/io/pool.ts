@@ -10,7 +10,10 @@
  * once and never grown, in which requests take the lowest free 64-byte aligned place (a
  * conversion has about 40 MB lent at a time, so it keeps touching the same 40-50 MB). The
  * transposes of graphs/layout-wasm.ts run in this memory itself: a kernel read here is laid out
- * into another place here with no copy in or out of WebAssembly.
+ * into another place here with no copy in or out of WebAssembly. A place that is never given back
+ * (a conversion that failed midway, a library user keeping the array) stays lent for the life of
+ * the process: no collector can tell when the last view of it is gone. The arena then has less
+ * room, and what does not fit is served as below, as it was before the arena.
  *
  * Where the arena is full (or WebAssembly is missing), up to SMALL_MAX bytes come from slabs:
  * views at 64-byte aligned offsets of SLAB_BYTES buffers, handed out one after another. A
