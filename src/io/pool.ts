@@ -65,6 +65,11 @@ export function arenaMemory(): WebAssembly.Memory | null {
   return getArena()?.memory ?? null;
 }
 
+/** Bytes of the arena lent and not given back (tests: a conversion gives back all it took). */
+export function arenaLentBytes(): number {
+  return arena ? arena.lent.reduce((sum, p) => sum + p.length, 0) : 0;
+}
+
 /** Index of the place lent at `at`, or -1. */
 function lentAt(a: Arena, at: number): number {
   let lo = 0;

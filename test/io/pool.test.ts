@@ -1,11 +1,11 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { convert, writeModel } from '../../src/api.js';
 import { buildGraph } from '../../src/graphs/index.js';
 import { seededModel } from '../../src/graphs/init.js';
-import { arenaMemory, giveBack, lendPrefix, takeBuffer, takeFloats } from '../../src/io/pool.js';
+import { arenaLentBytes, arenaMemory, giveBack, lendPrefix, takeBuffer, takeFloats } from '../../src/io/pool.js';
 import { cacheDir } from '../helpers/python.js';
 
 const work = mkdtempSync(join(tmpdir(), 'wp-pool-'));
@@ -158,6 +158,31 @@ describe('io/pool', () => {
       const [s, e] = (entry as { data_offsets: [number, number] }).data_offsets;
       const [s2, e2] = (back.header[name] as { data_offsets: [number, number] }).data_offsets;
       expect(back.data.subarray(s2, e2).equals(orig.data.subarray(s, e)), name).toBe(true);
+    }
+  });
+
+  it('conversions give back every place of the arena they take (float32 and float16 sources, layout changes, every writer)', async () => {
+    const graph = buildGraph('inception_resnet_v2', { widthDivisor: 16 });
+    const f32 = join(work, 'leak32.safetensors');
+    const f16 = join(work, 'leak16.safetensors');
+    await writeModel(seededModel(graph, { seed: 4 }), f32, { to: 'safetensors' });
+    await writeModel(seededModel(graph, { seed: 4 }), f16, { to: 'safetensors', dtype: 'float16' });
+    const before = arenaLentBytes();
+    for (const src of [f32, f16]) {
+      const slim = join(work, `leak-${basename(src)}.slim.safetensors`);
+      await convert(src, slim, { to: 'safetensors', naming: 'slim', force: true }); // OIHW -> HWIO
+      await convert(slim, join(work, 'leak.onnx'), { to: 'onnx', force: true }); // HWIO -> OIHW
+      await convert(slim, join(work, 'leak.tfjs'), { to: 'tfjs', force: true });
+      await convert(src, join(work, 'leak16.onnx'), { to: 'onnx', dtype: 'float16', force: true });
+      expect(arenaLentBytes(), src).toBe(before);
+    }
+    // the readers of the committed fixtures: Keras (HDF5), TF V1 (SSTable blocks, some taken as
+    // tensors' memory), TF V2 with partitioned variables (slices copied into one array)
+    const fixture = (p: string) => new URL(`../../fixtures/${p}`, import.meta.url).pathname;
+    for (const src of [fixture('keras/v4.h5'), fixture('tf/inception_resnet_v2_d16/v1/model.ckpt'), fixture('tf/inception_v4_d16/v2_sharded/model.ckpt')]) {
+      await convert(src, join(work, 'leak-fixture.onnx'), { to: 'onnx', force: true });
+      await convert(src, join(work, 'leak-fixture.safetensors'), { to: 'safetensors', naming: 'slim', force: true });
+      expect(arenaLentBytes(), src).toBe(before);
     }
   });
 

@@ -55,7 +55,10 @@ export async function readFloat32(source: SourceModel, tensor: StoredTensor): Pr
   }
   if (bytes.byteLength !== tensor.byteLength)
     throw new FormatError(source.format, { file: tensor.file ?? source.path, tensor: tensor.name, offset: tensor.offset }, `read ${bytes.byteLength} bytes, expected ${tensor.byteLength}`);
-  return bytesToFloat32(tensor.dtype, bytes);
+  const data = bytesToFloat32(tensor.dtype, bytes);
+  // Converted into an array of its own (float16, float64, ...): a fresh read's bytes are done with.
+  if (tensor.freshReads && data.buffer !== bytes.buffer) giveBack(bytes);
+  return data;
 }
 
 export interface TableBinding {

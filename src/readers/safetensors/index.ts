@@ -10,7 +10,7 @@ import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { FormatError } from '../../errors.js';
 import type { Probe, Reader, SourceModel, StoredTensor } from '../types.js';
 import { FORMAT, LENGTH_BYTES, looksLikeSafetensors, parseHeader, parseHeaderLength, type Header } from './spec.js';
-import { takeBuffer } from '../../io/pool.js';
+import { giveBack, takeBuffer } from '../../io/pool.js';
 
 /** Reads exactly `length` bytes at `position`, or fails naming what is missing. */
 async function readExactly(fh: FileHandle, length: number, position: number, file: string, tensor?: string): Promise<Uint8Array> {
@@ -30,9 +30,21 @@ async function readExactly(fh: FileHandle, length: number, position: number, fil
 /** Reads and validates the header of an open file. */
 export async function readHeader(fh: FileHandle, file: string): Promise<Header> {
   const { size } = await fh.stat();
+  // Both parsed into values of their own: their memory goes back to io/pool at once (kept, an
+  // arena place would stay lent for good).
   const first = await readExactly(fh, Math.min(LENGTH_BYTES, size), 0, file);
-  const n = parseHeaderLength(first, size, file); // bounded by the cap and the file size before allocating
-  return parseHeader(await readExactly(fh, n, LENGTH_BYTES, file), size, file);
+  let n: number;
+  try {
+    n = parseHeaderLength(first, size, file); // bounded by the cap and the file size before allocating
+  } finally {
+    giveBack(first);
+  }
+  const json = await readExactly(fh, n, LENGTH_BYTES, file);
+  try {
+    return parseHeader(json, size, file);
+  } finally {
+    giveBack(json);
+  }
 }
 
 export async function openSafetensors(path: string): Promise<SourceModel> {

@@ -154,6 +154,8 @@ export interface Table {
   withValue<T>(key: Uint8Array, tensor: string | undefined, use: (value: Uint8Array, block: BlockHandle, take: () => Uint8Array | undefined) => T): Promise<T | undefined>;
   /** Every entry in key order (reads every block). */
   entries(): AsyncGenerator<Entry & { block: BlockHandle }>;
+  /** Gives the memory of the blocks still cached back to io/pool (when the table is closed). */
+  release(): void;
 }
 
 /** Opens a table: checks the footer and reads the index block. */
@@ -164,7 +166,7 @@ export async function openTable(file: RangeFile, options: TableOptions = {}): Pr
     new FormatError(FORMAT, { file: file.path, tensor, offset: at }, msg, cause ? { cause } : undefined);
   if (file.size < FOOTER_BYTES) throw fail(0, `${file.size} bytes is too short for a ${what} (a LevelDB table ends in a ${FOOTER_BYTES}-byte footer)`);
   const footerAt = file.size - FOOTER_BYTES;
-  const footer = await file.read(footerAt, FOOTER_BYTES);
+  const footer = await file.read(footerAt, FOOTER_BYTES, undefined, false); // parsed and dropped: not io/pool's
   const magic = new DataView(footer.buffer, footer.byteOffset + 40, 8).getBigUint64(0, true);
   if (magic !== TABLE_MAGIC)
     throw fail(footerAt + 40, `bad footer magic 0x${magic.toString(16).padStart(16, '0')} (a LevelDB table ends in 0x${TABLE_MAGIC.toString(16)}): not a ${what}, or truncated`);
@@ -202,12 +204,12 @@ export async function openTable(file: RangeFile, options: TableOptions = {}): Pr
       c.raw = undefined;
     }
   };
-  function cachedBlock(handle: BlockHandle, tensor: string | undefined, deferCheck: boolean): CachedBlock {
+  function cachedBlock(handle: BlockHandle, tensor: string | undefined, deferCheck: boolean, pooled = true): CachedBlock {
     if (tensor !== undefined && !readFor.has(handle.offset)) readFor.set(handle.offset, tensor);
     const hit = cache.get(handle.offset);
     if (hit) return hit;
     const c: CachedBlock = { entries: Promise.resolve([]), leases: 0, settled: false, evicted: false, pinned: false };
-    c.entries = readBlockUncached(handle, tensor, deferCheck ? options.checks : undefined, (raw) => (c.raw = raw));
+    c.entries = readBlockUncached(handle, tensor, deferCheck ? options.checks : undefined, pooled, (raw) => (c.raw = pooled ? raw : undefined));
     c.entries.then(
       () => {
         c.settled = true;
@@ -228,7 +230,8 @@ export async function openTable(file: RangeFile, options: TableOptions = {}): Pr
     return c;
   }
   function readBlock(handle: BlockHandle, tensor?: string, deferCheck = true): Promise<Entry[]> {
-    const c = cachedBlock(handle, tensor, deferCheck);
+    // pinned for good: memory of its own, not io/pool's (a pool place would stay lent)
+    const c = cachedBlock(handle, tensor, deferCheck, false);
     c.pinned = true;
     return c.entries;
   }
@@ -276,8 +279,8 @@ export async function openTable(file: RangeFile, options: TableOptions = {}): Pr
     if (actual !== stored) throw mismatch(handle.offset, stored, actual, tensor);
   }
 
-  async function readBlockUncached(handle: BlockHandle, tensor: string | undefined, checks: BackgroundChecks | undefined, onRaw: (raw: Uint8Array) => void): Promise<Entry[]> {
-    const raw = await readRaw(handle, tensor, true);
+  async function readBlockUncached(handle: BlockHandle, tensor: string | undefined, checks: BackgroundChecks | undefined, pooled: boolean, onRaw: (raw: Uint8Array) => void): Promise<Entry[]> {
+    const raw = await readRaw(handle, tensor, pooled);
     onRaw(raw);
     const type = raw[handle.size];
     if (verify && !checks) checkBlock(handle, raw, tensor);
@@ -374,6 +377,13 @@ export async function openTable(file: RangeFile, options: TableOptions = {}): Pr
     },
     async *entries() {
       for (const { handle } of index) for (const e of await readBlock(handle)) yield { ...e, block: handle };
+    },
+    release() {
+      for (const c of cache.values()) {
+        c.evicted = true;
+        recycle(c);
+      }
+      cache.clear();
     },
   };
 }

@@ -157,5 +157,13 @@ async function readMeta(file: RangeFile, options: ReadOptions): Promise<V1Checkp
       },
     };
   });
-  return { path, tensors, table, close: () => file.close() };
+  return {
+    path,
+    tensors,
+    table,
+    close: () => {
+      table.release();
+      return file.close();
+    },
+  };
 }

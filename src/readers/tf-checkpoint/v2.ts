@@ -6,6 +6,7 @@
  * bytes long, with a masked CRC32C. A partitioned variable's entry lists its slices; each slice
  * is an entry of its own under its encoded slice key.
  */
+import { giveBack } from '../../io/pool.js';
 import { FormatError } from '../../errors.js';
 import { DTYPE_SIZE, type DType } from '../../tensor.js';
 import type { ReadOptions, StoredTensor } from '../types.js';
@@ -50,7 +51,7 @@ export async function openBundle(prefix: string, options: ReadOptions = {}): Pro
   let bytes: Uint8Array;
   try {
     if (raw.size > MAX_INDEX_BYTES) throw new FormatError(FORMAT, { file: indexPath }, `${raw.size} bytes is too large for a checkpoint index`);
-    bytes = await raw.read(0, raw.size);
+    bytes = await raw.read(0, raw.size, undefined, false); // kept while the bundle is open: not io/pool's
   } finally {
     await raw.close();
   }
@@ -205,7 +206,11 @@ export function bundleTensor(bundle: Bundle, key: string, entry: BundleEntry, na
     byteLength,
     async read() {
       const out = new Uint8Array(byteLength);
-      for (const { sub, box } of parts) copySlice(out, shape, await bundle.readEntry(key, sub, name), box, DTYPE_SIZE[dtype]);
+      for (const { sub, box } of parts) {
+        const piece = await bundle.readEntry(key, sub, name);
+        copySlice(out, shape, piece, box, DTYPE_SIZE[dtype]);
+        giveBack(piece); // copied out: its memory goes back to io/pool (a CRC still due is checked from the file)
+      }
       return out;
     },
   };
