@@ -185,9 +185,9 @@ export async function openTable(file: RangeFile, options: TableOptions = {}): Pr
    * The last few blocks decoded (small tensors share blocks, and are read one after another). A
    * block's raw bytes come from io/pool and go back once it has left the cache and no `withValue`
    * caller is still copying out of it: a checkpoint's 232 MB then pass through the same few tens
-   * of MB of the pool instead of new memory. A block handed out by `readBlock` (views that may live on) is
-   * pinned: its memory is never reused. A block taken by a `withValue` caller (`takeBlock`) is
-   * that caller's.
+   * of MB of the pool instead of new memory. A block handed out by `readBlock` (views that may
+   * live on) is pinned, in memory of its own, never the pool's. A block taken by a `withValue`
+   * caller (`takeBlock`) is that caller's.
    */
   interface CachedBlock {
     entries: Promise<Entry[]>;
