@@ -2,6 +2,7 @@
 import type { BatchNormNode, Conv2dNode, Graph, GraphNode } from './ir.js';
 import { UsageError } from '../errors.js';
 import { createModel, type CanonicalModel, type CanonicalParam, type ParamSource } from '../model.js';
+import { giveBack } from '../io/pool.js';
 
 /** Bias given to an added background class: it never wins and takes no probability. */
 export const ADDED_BACKGROUND_BIAS = -1e4;
@@ -13,6 +14,14 @@ const withOptions = (graph: Graph, options: Partial<Graph['options']>, nodes = g
 });
 
 const paramMap = (model: CanonicalModel): Map<string, CanonicalParam> => new Map(model.params.map((p) => [p.name, p]));
+
+/** A param's values passed on unchanged: a fresh source stays fresh, so that its writer still gives the memory back. */
+const sameAs = (p: CanonicalParam): ParamSource => (p.freshReads ? { fresh: () => p.read() } : () => p.read());
+
+/** Once values read from `p` have been computed into a new array: a fresh read is ours alone, its memory goes back to io/pool. */
+const doneWith = (p: CanonicalParam, data: Float32Array): void => {
+  if (p.freshReads) giveBack(data);
+};
 
 /**
  * Converts between 1001 classes (index 0 is TF-slim's "background") and 1000: dropping removes
@@ -26,21 +35,26 @@ export function withClasses(model: CanonicalModel, classes: number): CanonicalMo
     throw new RangeError(`cannot convert ${from} classes to ${classes}: only 1000 <-> 1001 (background class) is defined`);
   const nodes = model.graph.nodes.map((n): GraphNode => (n.op === 'dense' ? { ...n, outFeatures: classes } : n));
   const graph = withOptions(model.graph, { classes }, nodes);
-  const old = paramMap(model);
   const values = new Map<string, ParamSource>();
   for (const p of model.params) {
     if (p.role !== 'dense.weights' && p.role !== 'dense.biases') {
-      values.set(p.name, () => p.read());
+      values.set(p.name, sameAs(p));
       continue;
     }
     const rowSize = p.role === 'dense.weights' ? p.shape[1] : 1;
-    values.set(p.name, async () => {
-      const data = await old.get(p.name)!.read();
-      if (classes < from) return data.slice(rowSize);
-      const out = new Float32Array(data.length + rowSize);
-      out.set(data, rowSize);
-      if (p.role === 'dense.biases') out[0] = ADDED_BACKGROUND_BIAS;
-      return out;
+    values.set(p.name, {
+      fresh: async () => {
+        const data = await p.read();
+        let out: Float32Array;
+        if (classes < from) out = data.slice(rowSize);
+        else {
+          out = new Float32Array(data.length + rowSize);
+          out.set(data, rowSize);
+          if (p.role === 'dense.biases') out[0] = ADDED_BACKGROUND_BIAS;
+        }
+        doneWith(p, data);
+        return out;
+      },
     });
   }
   return createModel(graph, values, model.provenance);
@@ -64,13 +78,9 @@ export function withSoftmax(model: CanonicalModel, softmax: boolean): CanonicalM
     logits = sm.input;
   }
   const graph = { ...withOptions(g, { softmax }, nodes), outputs: { ...g.outputs, logits } };
-  return createModel(graph, new Map(model.params.map((p) => [p.name, () => p.read()])), model.provenance);
+  return createModel(graph, new Map(model.params.map((p) => [p.name, sameAs(p)])), model.provenance);
 }
 
-/**
- * Folds every batch norm into the conv before it: w' = w·γ/√(σ²+ε) per output channel,
- * b' = β + (b − μ)·γ/√(σ²+ε). The graph loses its batchnorm nodes and the convs gain biases.
- */
 /** The graph of a model with batch norm folded: no batchnorm nodes, every conv biased. */
 export function foldedGraph(g: Graph): { graph: Graph; folded: Map<string, BatchNormNode> } {
   const byName = new Map(g.nodes.map((n) => [n.name, n]));
@@ -104,27 +114,43 @@ export function foldBatchNorm(model: CanonicalModel): CanonicalModel {
   const { graph, folded } = foldedGraph(model.graph);
   const hadBias = new Set(model.graph.nodes.filter((n): n is Conv2dNode => n.op === 'conv2d' && n.bias).map((n) => n.name));
   const old = paramMap(model);
-  const read = (name: string) => old.get(name)!.read();
+  const param = (name: string) => old.get(name)!;
   const values = new Map<string, ParamSource>();
   for (const [conv, bn] of folded) {
+    const [weights, gamma, variance, beta, mean] = [`${conv}/weights`, ...['gamma', 'moving_variance', 'beta', 'moving_mean'].map((v) => `${bn.name}/${v}`)].map(param);
+    const bias = hadBias.has(conv) ? param(`${conv}/biases`) : undefined;
     // Needed by both the weights and the bias: read gamma and variance once.
     let scaleOnce: Promise<Float32Array> | undefined;
     const scale = () =>
-      (scaleOnce ??= Promise.all([read(`${bn.name}/gamma`), read(`${bn.name}/moving_variance`)]).then(([gamma, variance]) =>
-        gamma.map((v, c) => v / Math.sqrt(variance[c] + bn.epsilon)),
-      ));
-    values.set(`${conv}/weights`, async () => {
-      const [w, s] = await Promise.all([read(`${conv}/weights`), scale()]);
-      const per = w.length / s.length;
-      return w.map((v, i) => v * s[Math.floor(i / per)]);
+      (scaleOnce ??= Promise.all([gamma.read(), variance.read()]).then(([g, v]) => {
+        const s = g.map((x, c) => x / Math.sqrt(v[c] + bn.epsilon));
+        doneWith(gamma, g);
+        doneWith(variance, v);
+        return s;
+      }));
+    values.set(weights.name, {
+      fresh: async () => {
+        const [w, s] = await Promise.all([weights.read(), scale()]);
+        // a fresh read is scaled where it lies (the same float32 rounding as into a new array)
+        const out = weights.freshReads ? w : new Float32Array(w.length);
+        const per = w.length / s.length;
+        for (let c = 0, i = 0; c < s.length; c++) for (const end = i + per; i < end; i++) out[i] = w[i] * s[c];
+        return out;
+      },
     });
-    values.set(`${conv}/biases`, async () => {
-      const [beta, mean, s] = await Promise.all([read(`${bn.name}/beta`), read(`${bn.name}/moving_mean`), scale()]);
-      const b = hadBias.has(conv) ? await read(`${conv}/biases`) : new Float32Array(s.length);
-      return beta.map((v, c) => v + (b[c] - mean[c]) * s[c]);
+    values.set(`${conv}/biases`, {
+      fresh: async () => {
+        const [be, m, s] = await Promise.all([beta.read(), mean.read(), scale()]);
+        const b = bias ? await bias.read() : new Float32Array(s.length);
+        const out = be.map((v, c) => v + (b[c] - m[c]) * s[c]);
+        doneWith(beta, be);
+        doneWith(mean, m);
+        if (bias) doneWith(bias, b);
+        return out;
+      },
     });
   }
-  for (const p of model.params) if (!p.role.startsWith('bn.') && !values.has(p.name)) values.set(p.name, () => p.read());
+  for (const p of model.params) if (!p.role.startsWith('bn.') && !values.has(p.name)) values.set(p.name, sameAs(p));
   return createModel(graph, values, model.provenance);
 }
 
@@ -137,24 +163,29 @@ export function foldBatchNorm(model: CanonicalModel): CanonicalModel {
 export function withUnitGamma(model: CanonicalModel, namingName: string): CanonicalModel {
   const old = paramMap(model);
   const values = new Map<string, ParamSource>();
-  for (const p of model.params) values.set(p.name, () => p.read());
+  for (const p of model.params) values.set(p.name, sameAs(p));
   for (const n of model.graph.nodes) {
     if (n.op !== 'batchnorm') continue;
     const gammaName = `${n.name}/gamma`;
-    const varName = `${n.name}/moving_variance`;
-    values.set(gammaName, async () => new Float32Array(n.channels).fill(1));
-    values.set(varName, async () => {
-      const [gamma, variance] = await Promise.all([old.get(gammaName)!.read(), old.get(varName)!.read()]);
-      const out = Float32Array.from(variance);
-      for (let c = 0; c < out.length; c++) {
-        const g = gamma[c];
-        if (g === 1) continue;
-        const v = (variance[c] + n.epsilon) / (g * g) - n.epsilon;
-        if (!(g > 0) || !(v >= 0))
-          throw new UsageError(`the ${namingName} naming stores no batch-norm gamma, and ${gammaName}[${c}] = ${g} cannot be folded into the variance: choose another naming`);
-        out[c] = v;
-      }
-      return out;
+    const gammaParam = old.get(gammaName)!;
+    const varParam = old.get(`${n.name}/moving_variance`)!;
+    values.set(gammaName, { fresh: async () => new Float32Array(n.channels).fill(1) });
+    values.set(varParam.name, {
+      fresh: async () => {
+        const [gamma, variance] = await Promise.all([gammaParam.read(), varParam.read()]);
+        // a fresh read is changed where it lies
+        const out = varParam.freshReads ? variance : Float32Array.from(variance);
+        for (let c = 0; c < out.length; c++) {
+          const g = gamma[c];
+          if (g === 1) continue;
+          const v = (variance[c] + n.epsilon) / (g * g) - n.epsilon;
+          if (!(g > 0) || !(v >= 0))
+            throw new UsageError(`the ${namingName} naming stores no batch-norm gamma, and ${gammaName}[${c}] = ${g} cannot be folded into the variance: choose another naming`);
+          out[c] = v;
+        }
+        doneWith(gammaParam, gamma);
+        return out;
+      },
     });
   }
   return createModel(model.graph, values, model.provenance);

@@ -184,6 +184,13 @@ describe('io/pool', () => {
       await convert(src, join(work, 'leak-fixture.safetensors'), { to: 'safetensors', naming: 'slim', force: true });
       expect(arenaLentBytes(), src).toBe(before);
     }
+    // through the transforms: classes and softmax (api), folded batch norm (ONNX), gamma folded
+    // into the variance (a naming without gamma): what they read is still given back
+    const v1 = fixture('tf/inception_resnet_v2_d16/v1/model.ckpt'); // 1001 classes, gamma stored
+    await convert(v1, join(work, 'leak-t.onnx'), { to: 'onnx', classes: 1000, softmax: true, foldBn: true, force: true });
+    expect(arenaLentBytes(), 'classes + softmax + foldBn').toBe(before);
+    await convert(v1, join(work, 'leak-t.safetensors'), { to: 'safetensors', naming: 'keras', force: true });
+    expect(arenaLentBytes(), 'unit gamma').toBe(before);
   });
 
   it('full size: buffers are reused (read-ahead is 16 MB of 214) and every byte survives a round trip through HWIO', async () => {
