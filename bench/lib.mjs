@@ -51,17 +51,25 @@ export function runMeasured(cmd, args, options = {}) {
 }
 
 /**
- * `runMeasured` of a command `runs` times after one warm-up, and, where NODE_EXTRA_CA_CERTS is
- * set, as often without it, alternately: { measured, bare } (bare is empty where it is unset).
+ * A conversion timed beside `cp` of the same bytes, in alternation (one warm-up round, then `runs`
+ * rounds of cp, the command, and the command without NODE_EXTRA_CA_CERTS where that is set):
+ * this VM's speed drifts by tens of percent from one minute to the next, and alternating gives
+ * both sides the same minutes. All three go through `runMeasured` (GNU time's own start in every
+ * wall time alike). Returns the runs: { cp, measured, bare } (bare empty where the variable is unset).
  */
-export function measureWithAndWithoutExtraCaCerts(cmd, args, runs) {
+export function measureBesideCp(cpArgs, cmd, args, runs) {
+  const cp = [];
   const measured = [];
   const bare = [];
   for (let i = 0; i < runs + 1; i++) {
-    measured.push(runMeasured(cmd, args));
-    if (EXTRA_CA_CERTS !== undefined) bare.push(runMeasured(cmd, args, { env: WITHOUT_EXTRA_CA_CERTS }));
+    const round = [runMeasured('cp', cpArgs), runMeasured(cmd, args)];
+    if (EXTRA_CA_CERTS !== undefined) round.push(runMeasured(cmd, args, { env: WITHOUT_EXTRA_CA_CERTS }));
+    if (i === 0) continue;
+    cp.push(round[0]);
+    measured.push(round[1]);
+    if (round[2]) bare.push(round[2]);
   }
-  return { measured: measured.slice(1), bare: bare.slice(1) };
+  return { cp, measured, bare };
 }
 
 /** A command run `runs` times after one warm-up: median wall ms and the largest peak RSS. */

@@ -1,18 +1,19 @@
 // Reading full-size Inception-ResNet-v2 TensorFlow checkpoints (V1, V2; about 232 MiB, written by
 // TensorFlow 2.21 through fixtures/tf_fixtures.py into the cache folder, as the tests make them)
 // and writing safetensors: `port convert --to safetensors --no-check` (every CRC verified, kernels
-// transposed HWIO -> OIHW, written once) against `cp` of the same bytes, and its peak RSS against
-// the weights' size. In-process rows split reading (with and without CRC checks) from the rest.
+// transposed HWIO -> OIHW, written once) against `cp` of the same bytes, the two run in alternation,
+// and its peak RSS against the weights' size. In-process rows split reading (with and without CRC
+// checks) from the rest.
 // Targets: wall <= 2x cp; peak RSS <= 1.5x weights + 100 MB.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { bindModel, readModel, weightBytes } from '../../dist/index.js';
-import { CACHE, CLI, ROOT, measureWithAndWithoutExtraCaCerts, median, row, runMeasured, timeCommand } from '../lib.mjs';
+import { CACHE, CLI, ROOT, measureBesideCp, median, row } from '../lib.mjs';
 
 export const name = 'tf-checkpoint';
 
-const RUNS = 5;
+const RUNS = 7;
 const ARCH = 'inception_resnet_v2';
 
 /** The cached full-size checkpoints; made with the `tf` Python environment when missing. */
@@ -44,16 +45,15 @@ export async function run() {
       const size = files.reduce((n, f) => n + statSync(f).size, 0);
       const copy = join(work, 'tf-copy');
       mkdirSync(copy, { recursive: true });
-      const cp = timeCommand('cp', [...files, copy], RUNS);
-      const cpCpu = median(Array.from({ length: RUNS }, () => runMeasured('cp', [...files, copy]).cpu));
-      rmSync(copy, { recursive: true, force: true });
-
       const source = await readModel(input);
       const weights = weightBytes(bindModel(source).model);
       await source.close();
 
       const args = [CLI, 'convert', input, '--to', 'safetensors', '-o', out, '--force', '--no-check'];
-      const { measured, bare } = measureWithAndWithoutExtraCaCerts(process.execPath, args, RUNS);
+      const { cp: cps, measured, bare } = measureBesideCp([...files, copy], process.execPath, args, RUNS);
+      rmSync(copy, { recursive: true, force: true });
+      const cp = median(cps.map((m) => m.ms));
+      const cpCpu = median(cps.map((m) => m.cpu));
       const label = `${kind.toUpperCase()} IRv2 (${(size / 2 ** 20).toFixed(0)} MiB)`;
       rows.push(row(name, `port convert ${label} -> safetensors`, median(measured.map((m) => m.ms)), 'ms', 'cp of the same bytes', cp, '<= 2x cp'));
       if (bare.length)
