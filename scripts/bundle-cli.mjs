@@ -7,13 +7,25 @@
 // only when a command needs them.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { build } from 'esbuild';
 
 const dist = (file) => new URL(`../dist/${file}`, import.meta.url).pathname;
 const common = { bundle: true, platform: 'node', target: 'node20', logLevel: 'warning' };
 
+// yargs' ESM entry (which `import yargs from 'yargs'` resolves to) lays out help with cliui's ESM
+// build, whose `wrap` cuts lines every n characters, inside words ("an independent exec" / "ution");
+// its CommonJS build wraps at spaces (wrap-ansi), as yargs does when it is required.
+const cliuiWithWordWrap = {
+  name: 'cliui-with-word-wrap',
+  setup(b) {
+    b.onResolve({ filter: /^cliui$/ }, () => ({ path: createRequire(import.meta.url).resolve('cliui') }));
+  },
+};
+
 await build({
   ...common,
+  plugins: [cliuiWithWordWrap],
   entryPoints: [dist('cli/main.js')],
   outfile: dist('port-main.cjs'),
   format: 'cjs',

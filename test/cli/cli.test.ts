@@ -77,4 +77,15 @@ describe('start-up', () => {
     expect(loaded).toMatch(/dist\/port\.mjs/); // the trace works (the bundled CLI; engines stay outside it)
     expect(loaded).not.toMatch(/onnxruntime|tfjs|h5wasm|protobufjs|onnx-proto/);
   });
+
+  it('--help wraps its descriptions between words, at the width it is given', () => {
+    const r = runCli(['--help']); // not a terminal: 100 columns
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(100);
+    // a description that takes two lines reads whole once its lines are joined at a space
+    const joined = r.stdout.replace(/\s+/g, ' ');
+    expect(joined).toContain('run a model in real engines and compare its outputs with an independent execution, another model or reference outputs');
+    expect(joined).toContain('print the canonical graph: per-block output shapes, parameters and multiply-adds');
+  });
 });
