@@ -156,6 +156,29 @@ export function createBuilder(arch: Arch, options: Required<BuildOptions>) {
       if (!shape || shape.length !== 3) throw new Error(`${name} is not a feature map`);
       return shape[1];
     },
+    /**
+     * Ends the graph in the heads of both architectures, as TF-slim builds them: a global average
+     * pool and the logits (then a softmax, if the options ask for one) on `x`, and, with the `aux`
+     * option, the auxiliary head on `preAux`: a 5x5 average pool at stride 3, a 1x1 conv, a conv
+     * as large as its map (1x1 out), the logits. The two TF-slim files name a few scopes apart.
+     */
+    finishWithHeads(x: string, preAux: string, names: { readonly pool: string; readonly auxConv: string; readonly auxLogits: string }): Graph {
+      this.block(names.pool);
+      const pooled = this.globalAvgPool(names.pool, x);
+      this.block('Logits');
+      let logits = this.dense('Logits/Logits', pooled, options.classes);
+      if (options.softmax) {
+        this.block('Predictions');
+        logits = this.softmax('Predictions', logits);
+      }
+      if (!options.aux) return this.finish({ logits });
+      this.block('AuxLogits');
+      let a = this.avgPool('AuxLogits/AvgPool_1a_5x5', preAux, 5, { stride: 3, padding: 'VALID' });
+      a = this.convUnit('AuxLogits/Conv2d_1b_1x1', a, this.ch(128), 1);
+      a = this.convUnit(names.auxConv, a, this.ch(768), this.spatialOf(a), { padding: 'VALID' });
+      a = this.flatten('AuxLogits/Flatten', a);
+      return this.finish({ logits, aux: this.dense(names.auxLogits, a, options.classes) });
+    },
     finish(outputs: Graph['outputs']): Graph {
       return {
         arch,

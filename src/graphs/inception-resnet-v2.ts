@@ -121,23 +121,5 @@ export function inceptionResNetV2(opts: BuildOptions = {}): Graph {
   x = block8(b, 'Block8', x, 1.0, false); // the last block: scale 1, no activation
   unit('Conv2d_7b_1x1', 1536, 1); // 8x8x1536
 
-  b.block('Logits/AvgPool_1a_8x8');
-  x = b.globalAvgPool('Logits/AvgPool_1a_8x8', x);
-  b.block('Logits');
-  let logits = b.dense('Logits/Logits', x, options.classes);
-  if (options.softmax) {
-    b.block('Predictions');
-    logits = b.softmax('Predictions', logits);
-  }
-
-  let aux: string | undefined;
-  if (options.aux) {
-    b.block('AuxLogits');
-    let t = b.avgPool('AuxLogits/AvgPool_1a_5x5', preAux, 5, { stride: 3, padding: 'VALID' });
-    t = b.convUnit('AuxLogits/Conv2d_1b_1x1', t, ch(128), 1);
-    t = b.convUnit('AuxLogits/Conv2d_2a_5x5', t, ch(768), b.spatialOf(t), VALID);
-    t = b.flatten('AuxLogits/Flatten', t);
-    aux = b.dense('AuxLogits/Logits', t, options.classes);
-  }
-  return b.finish({ logits, ...(aux ? { aux } : {}) });
+  return b.finishWithHeads(x, preAux, { pool: 'Logits/AvgPool_1a_8x8', auxConv: 'AuxLogits/Conv2d_2a_5x5', auxLogits: 'AuxLogits/Logits' });
 }

@@ -130,24 +130,6 @@ export function inceptionV4(opts: BuildOptions = {}): Graph {
   x = reductionB(b, 'Mixed_7a', x);
   for (const s of 'bcd') x = blockC(b, `Mixed_7${s}`, x);
 
-  b.block('Logits/AvgPool_1a');
-  x = b.globalAvgPool('Logits/AvgPool_1a', x);
-  b.block('Logits');
-  let logits = b.dense('Logits/Logits', x, options.classes);
-  if (options.softmax) {
-    b.block('Predictions');
-    logits = b.softmax('Predictions', logits);
-  }
-
-  let aux: string | undefined;
-  if (options.aux) {
-    b.block('AuxLogits');
-    let a = b.avgPool('AuxLogits/AvgPool_1a_5x5', preAux, 5, { stride: 3, padding: 'VALID' });
-    a = b.convUnit('AuxLogits/Conv2d_1b_1x1', a, ch(128), 1);
-    // TF-slim sizes this kernel to the map (5x5 at 299) so that the output is 1x1.
-    a = b.convUnit('AuxLogits/Conv2d_2a', a, ch(768), b.spatialOf(a), VALID);
-    a = b.flatten('AuxLogits/Flatten', a);
-    aux = b.dense('AuxLogits/Aux_logits', a, options.classes);
-  }
-  return b.finish({ logits, ...(aux ? { aux } : {}) });
+  // TF-slim sizes the aux head's second conv to its map (5x5 at 299), so that its output is 1x1.
+  return b.finishWithHeads(x, preAux, { pool: 'Logits/AvgPool_1a', auxConv: 'AuxLogits/Conv2d_2a', auxLogits: 'AuxLogits/Aux_logits' });
 }
