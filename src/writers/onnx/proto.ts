@@ -79,6 +79,7 @@ export function concat(parts: readonly Uint8Array[]): Uint8Array {
 }
 
 const utf8 = new TextEncoder();
+const ASCII = /^[\x00-\x7f]*$/;
 
 /**
  * The protobuf writing this file needs (the calls of protobufjs's Writer: varints, float, string,
@@ -136,6 +137,13 @@ export class PbWriter {
   }
 
   string(s: string): this {
+    if (ASCII.test(s)) {
+      // one byte per character: encoded in place, no array per string (a graph has thousands)
+      this.varint(s.length);
+      this.room(s.length);
+      this.len += utf8.encodeInto(s, this.buf.subarray(this.len, this.len + s.length)).written;
+      return this;
+    }
     const bytes = utf8.encode(s);
     this.varint(bytes.length);
     this.room(bytes.length);
@@ -151,15 +159,23 @@ export class PbWriter {
     return this;
   }
 
-  /** Ends the message begun by `fork`: its length prefix, then its body moved up against it. */
-  ldelim(): this {
+  /**
+   * Ends the message begun by `fork`: its length prefix, then its body moved up against it. The
+   * length counts `following` bytes more, written after this writer's (a tensor's data).
+   */
+  ldelim(following = 0): this {
     const at = this.forks.pop()!;
     const size = this.len - at - 5;
-    const prefix = varint(size);
+    const prefix = varint(size + following);
     this.buf.copyWithin(at + prefix.length, at + 5, this.len);
     this.buf.set(prefix, at);
     this.len = at + prefix.length + size;
     return this;
+  }
+
+  /** Bytes written so far. */
+  get length(): number {
+    return this.len;
   }
 
   finish(): Uint8Array {
@@ -280,16 +296,23 @@ export function encodeModel(graph: OnnxGraph, info: ModelInfo, placements: reado
     for (const n of graph.nodes) message(w, FIELD.graph.node, (w) => node(w, n));
     string(w, FIELD.graph.name, graph.name);
   });
-  const tensorHeads = graph.initializers.map((t, i) => {
-    const p = placements[i];
-    const fields = encode((w) => tensorHeader(w, t, p));
-    const raw = p.kind === 'inline' ? lengthPrefix(FIELD.tensor.rawData, p.length) : new Uint8Array(0);
-    const tensorSize = fields.length + raw.length + (p.kind === 'inline' ? p.length : 0);
-    return concat([lengthPrefix(FIELD.graph.initializer, tensorSize), fields, raw]);
-  });
+  // Every initializer's framing in one buffer (a thousand of them: no arrays of their own), each
+  // ending, inline, in the raw_data prefix, its length counting the data that will follow it.
+  const starts: number[] = [];
+  const heads = encode((w) =>
+    graph.initializers.forEach((t, i) => {
+      const p = placements[i];
+      starts.push(w.length);
+      w.uint32(key(FIELD.graph.initializer, WIRE.len)).fork();
+      tensorHeader(w, t, p);
+      if (p.kind === 'inline') w.uint32(key(FIELD.tensor.rawData, WIRE.len)).int64(p.length);
+      w.ldelim(p.kind === 'inline' ? p.length : 0);
+    }),
+  );
+  const tensorHeads = starts.map((start, i) => heads.subarray(start, starts[i + 1] ?? heads.length));
   const { graphTail, modelTail } = encodeTails(graph, info);
   const inlineBytes = placements.reduce((s, p) => s + (p.kind === 'inline' ? p.length : 0), 0);
-  const graphSize = graphHead.length + tensorHeads.reduce((s, h) => s + h.length, 0) + inlineBytes + graphTail.length;
+  const graphSize = graphHead.length + heads.length + inlineBytes + graphTail.length;
   const head = concat([modelHead, lengthPrefix(M.graph, graphSize), graphHead]);
   return {
     head,
