@@ -12,7 +12,7 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
   describe: 'the main job end to end on a built-in example: write a seeded full-size model, convert it to ONNX and tfjs, check parity',
   builder: (y: Argv) =>
     y
-      .option('arch', { choices: ['inception_v4', 'inception_resnet_v2'] as const, default: 'inception_resnet_v2' as const })
+      .option('arch', { choices: ['inception_v4', 'inception_resnet_v2'] as const, default: 'inception_resnet_v2' as const, describe: 'architecture of the example' })
       .option('dir', { type: 'string', describe: 'keep the files in this folder (default: a temporary folder, removed)' })
       .option('seed', { type: 'number', default: 0, describe: 'seed of the example weights' })
       .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })

@@ -30,7 +30,7 @@ export const diffCommand: CommandModule<object, DiffArgs> = {
       .option('from-b', { choices: ['auto', ...FORMATS] as const, describe: 'format of <b>' })
       .option('scheme', { choices: ['auto', ...SCHEMES] as const, default: 'auto' as const, describe: 'naming scheme of <a> (and of <b> unless --scheme-b)' })
       .option('scheme-b', { choices: ['auto', ...SCHEMES] as const, describe: 'naming scheme of <b>' })
-      .option('arch', { choices: ['auto', 'inception_v4', 'inception_resnet_v2'] as const, default: 'auto' as const })
+      .option('arch', { choices: ['auto', 'inception_v4', 'inception_resnet_v2'] as const, default: 'auto' as const, describe: "architecture of both (auto: recognised from the tensors' names and shapes)" })
       .option('atol', { type: 'number', describe: 'largest |a - b| counted as equal (default 1e-6)' })
       .option('aux', { type: 'boolean', default: false, describe: 'compare the auxiliary heads too' })
       .option('ema', { type: 'boolean', default: false, describe: 'take ExponentialMovingAverage values when stored' })

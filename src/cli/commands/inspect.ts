@@ -21,7 +21,7 @@ export const inspectCommand: CommandModule<object, InspectArgs> = {
       .positional('input', { type: 'string', demandOption: true, describe: 'model file, folder or checkpoint prefix' })
       .option('from', { choices: ['auto', ...FORMATS] as const, default: 'auto' as const, describe: 'source format' })
       .option('scheme', { choices: ['auto', ...SCHEMES] as const, default: 'auto' as const, describe: "source's naming scheme" })
-      .option('arch', { choices: ['auto', 'inception_v4', 'inception_resnet_v2'] as const, default: 'auto' as const })
+      .option('arch', { choices: ['auto', 'inception_v4', 'inception_resnet_v2'] as const, default: 'auto' as const, describe: "architecture (auto: recognised from the tensors' names and shapes)" })
       .option('aux', { type: 'boolean', default: false, describe: 'count the auxiliary head as used' })
       .option('ema', { type: 'boolean', default: false, describe: 'take ExponentialMovingAverage values when stored' })
       .option('verify', { type: 'boolean', default: true, describe: 'read every tensor and check stored checksums (--no-verify: names and shapes only)' })

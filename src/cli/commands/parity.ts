@@ -42,7 +42,7 @@ export const parityCommand: CommandModule<object, ParityArgs> = {
       .option('force', { type: 'boolean', default: false, describe: 'overwrite existing report files' })
       .option('from', { choices: ['auto', ...FORMATS] as const, default: 'auto' as const, describe: 'format of the model, when it must be read' })
       .option('scheme', { choices: ['auto', ...SCHEMES] as const, default: 'auto' as const, describe: 'naming scheme of the model, when it must be read' })
-      .option('arch', { choices: ['auto', 'inception_v4', 'inception_resnet_v2'] as const, default: 'auto' as const })
+      .option('arch', { choices: ['auto', 'inception_v4', 'inception_resnet_v2'] as const, default: 'auto' as const, describe: "architecture (auto: recognised from the tensors' names and shapes)" })
       .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' })
       .example('$0 parity model.onnx', 'ONNX in onnxruntime against the same weights as tfjs in tfjs-wasm')
       .example('$0 parity model.onnx --against model.h5 --layers --report parity.html', 'find the first block that diverges from the source')

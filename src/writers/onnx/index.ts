@@ -14,14 +14,13 @@ import { writeOutputs } from '../../io/output.js';
 import { provenancePending, provisionalProvenance, settledProvenance, type CanonicalModel, type CanonicalParam } from '../../model.js';
 import { bytesOf } from '../../tensor.js';
 import type { WriteOptions, WriteResult, Writer } from '../types.js';
-import { toFloat16Checked } from './float16.js';
+import { toFloat16Checked } from '../float16.js';
 import { emitGraph, type OnnxGraph } from './graph.js';
 import { metadataProps } from './metadata.js';
 import { encodeModel, encodeTail, type EncodedModel, type Placement } from './proto.js';
 import { openSink, pieceOf, readAhead, type Piece, type Sink } from '../../io/stream.js';
 import { packageVersion } from '../../version.js';
 
-export { toFloat16Checked, FLOAT16_MAX } from './float16.js';
 export { emitGraph, valueNames, mainOutputName, ONNX_NAMES, ONNX_DTYPE, type OnnxGraph, type OnnxNode } from './graph.js';
 
 /** Opsets written: 13 (the oldest with today's Softmax, Split, Squeeze semantics) to 21. */

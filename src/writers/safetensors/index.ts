@@ -34,6 +34,7 @@ import { bytesOf, DTYPE_SIZE, toFloat16, type DType } from '../../tensor.js';
 import { writeOutputs } from '../../io/output.js';
 import { openSink, readAhead, storedPiece, type Piece } from '../../io/stream.js';
 import { DTYPE_CODE } from '../../readers/safetensors/spec.js';
+import { toFloat16Checked } from '../float16.js';
 import type { Writer, WriteOptions, WriteResult } from '../types.js';
 
 /** One tensor of the file, placed. */
@@ -169,7 +170,7 @@ async function bytesFor(t: Planned): Promise<Piece> {
     throw new Error(`${t.tensor.name}: ${data.length} values, stored shape [${t.tensor.shape}] needs ${sizeOf(t.tensor.shape)}`);
   const tr = t.tensor.transform;
   const store = tr && tr.name !== 'none' ? (d: Float32Array, into?: Float32Array) => tr.store(d, p.shape, into) : undefined;
-  return storedPiece(data, p.freshReads === true, store, t.dtype === 'float16', toFloat16);
+  return storedPiece(data, p.freshReads === true, store, t.dtype === 'float16', (a) => toFloat16Checked(a, t.tensor.name));
 }
 
 /** Writes `model` as safetensors at `outPath` (atomically; see the file comment). */

@@ -29,6 +29,7 @@ import { writeOutputs } from '../../io/output.js';
 import { openSink, readAhead, storedPiece, type Sink } from '../../io/stream.js';
 import { bytesOf, float16BitsToFloat32, toFloat16 } from '../../tensor.js';
 import { createModel, settledProvenance, type CanonicalModel, type ParamSource, type SettledProvenance } from '../../model.js';
+import { toFloat16Checked } from '../float16.js';
 import type { Writer, WriteOptions, WriteResult } from '../types.js';
 import { buildTopology } from './topology.js';
 import { graphModelPlan } from './graph-model.js';
@@ -179,7 +180,7 @@ async function write(model: Parameters<Writer['write']>[0], outPath: string, opt
           if (!p) throw new Error(`the model has no parameter ${t.param}`);
           const tr = t.transform!;
           const store = tr.name === 'none' ? undefined : (d: Float32Array, into?: Float32Array) => tr.store(d, p.shape, into);
-          return storedPiece(await p.read(), p.freshReads === true, store, half, toFloat16);
+          return storedPiece(await p.read(), p.freshReads === true, store, half, (a) => toFloat16Checked(a, t.name));
         });
         options.onProgress?.(0, named.length);
         let done = 0;

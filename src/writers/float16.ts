@@ -1,6 +1,9 @@
-/** float32 -> float16 for whole tensors, refusing values that float16 cannot hold. */
-import { UsageError } from '../../errors.js';
-import { float32ToFloat16Bits } from '../../tensor.js';
+/**
+ * float32 -> float16 for whole tensors, refusing values that float16 cannot hold: every writer's
+ * `--dtype float16` (ONNX initializers, safetensors, tfjs weights) goes through it.
+ */
+import { UsageError } from '../errors.js';
+import { float32ToFloat16Bits } from '../tensor.js';
 
 /** Largest finite float16 (2^15 * (2 - 2^-10)). */
 export const FLOAT16_MAX = 65504;
