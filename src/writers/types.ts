@@ -4,7 +4,8 @@ import type { CanonicalModel } from '../model.js';
 export const TARGETS = ['onnx', 'tfjs', 'safetensors'] as const;
 export type TargetFormat = (typeof TARGETS)[number];
 
-export const SAFETENSORS_SCHEMES = ['canonical', 'timm', 'slim', 'keras'] as const;
+/** The namings `--to safetensors --naming` offers: every one registered in graphs/schemes NAMINGS (a test keeps them equal). */
+export const SAFETENSORS_SCHEMES = ['canonical', 'timm', 'slim', 'keras', 'tfjs'] as const;
 export type SafetensorsScheme = (typeof SAFETENSORS_SCHEMES)[number];
 
 export const TFJS_FORMATS = ['layers-model', 'graph-model'] as const;

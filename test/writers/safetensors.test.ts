@@ -17,7 +17,7 @@ import { sha256File } from '../../src/io/hash.js';
 import { createModel, readAll, type CanonicalModel } from '../../src/model.js';
 import { bytesToFloat32, float16BitsToFloat32, toFloat16 } from '../../src/tensor.js';
 import { NAMINGS } from '../../src/graphs/schemes/index.js';
-import { WRITERS } from '../../src/writers/index.js';
+import { SAFETENSORS_SCHEMES, WRITERS } from '../../src/writers/index.js';
 import { planSafetensors, safetensorsWriter } from '../../src/writers/safetensors/index.js';
 import { python } from '../helpers/python.js';
 import { runCli } from '../helpers/cli.js';
@@ -227,6 +227,32 @@ describe('safetensors writer: dtype, naming, streaming, outputs', () => {
     expect(r.stdout).toMatch(/safetensors, canonical naming, inception_v4 \(1000 classes, width \/ 16\)/);
     expect(parse(out).header['last_linear.weight']).toMatchObject({ dtype: 'F16', shape: [1000, 96] });
     expect(runCli(['convert', src, '--to', 'safetensors', '-o', out, '--no-check']).code).toBe(4);
+  });
+
+  it('the CLI offers every registered naming; --naming tfjs writes tfjs names that read back to the same parameters', async () => {
+    expect([...SAFETENSORS_SCHEMES].sort()).toEqual(NAMINGS.map((n) => n.name).sort());
+    const src = join(dir, 'cli-src-tfjs.safetensors');
+    const model = thin('inception_v4');
+    await writeModel(model, src, { to: 'safetensors' });
+    const out = join(dir, 'cli-out-tfjs.safetensors');
+    const r = runCli(['convert', src, '--to', 'safetensors', '--naming', 'tfjs', '-o', out, '--no-check']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const header = parse(out).header;
+    expect(header.__metadata__).toMatchObject({ naming: 'tfjs', format: 'tf' });
+    expect(Object.keys(header)).toContain('Conv2d_1a_3x3/kernel');
+    const source = await readModel(out);
+    try {
+      const back = bindModel(source);
+      expect(back.detection.scheme).toBe('tfjs');
+      // a naming without gamma holds the variance with gamma folded in, as the writer stores it
+      const storesGamma = NAMINGS.find((n) => n.name === 'tfjs')!.layout(model.graph).some((t) => t.param?.endsWith('/gamma'));
+      const [want, got] = [await readAll(storesGamma ? model : withUnitGamma(model, 'tfjs')), await readAll(back.model)];
+      expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
+      for (const [name, v] of want) expect(got.get(name), name).toEqual(v);
+    } finally {
+      await source.close();
+    }
   });
 });
 
