@@ -3,7 +3,7 @@
 // command line bundled beside it, dist/port-main.cjs, from its code cache (cli/launch.ts).
 import { fileURLToPath } from 'node:url';
 import { startBlankWorker } from '../io/worker-start.js';
-import { loadCli } from './launch.js';
+import { loadCli, setPortV8Flags } from './launch.js';
 
 /** The commands that never convert (the others: `convert`, and an input file as the first argument). */
 const NOT_CONVERTING = new Set(['graph', 'parity', 'inspect', 'demo', 'diff']);
@@ -14,4 +14,7 @@ const argv = process.argv.slice(2);
 // source (the hash of a Keras .h5 then ends ~30 ms sooner).
 const convertsFiles = argv.length > 0 && !NOT_CONVERTING.has(argv[0]) && !argv.some((a) => a === '--help' || a === '-h' || a === '--version');
 const checksWorker = convertsFiles ? startBlankWorker() : undefined;
-process.exitCode = await loadCli(fileURLToPath(new URL('./port-main.cjs', import.meta.url))).main(argv, { checksWorker });
+const cli = loadCli(fileURLToPath(new URL('./port-main.cjs', import.meta.url)));
+// A conversion's V8 flags, once the bundle and the worker are compiled from their code caches.
+checksWorker?.started.then(setPortV8Flags);
+process.exitCode = await cli.main(argv, { checksWorker });

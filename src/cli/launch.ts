@@ -29,22 +29,31 @@ export interface LoadedCli extends CliModule {
 export const codeCachePath = (bundle: string): string => bundle.replace(/\.cjs$/, '') + '.cache';
 
 /**
- * V8 flags for a `port` process, set before the bundle is compiled (the code cache is V8's only
- * under the same flags, so the build's warm-up sets them too, through loadCli). A conversion's hot
- * work runs in WebAssembly and in the kernel; its JavaScript runs once per file or per tensor, and
- * at V8's default budget TurboFan compiled about 50 such functions on the background threads, 0.3 s
- * of compile jobs (`--trace-opt`) that mostly finished after their function's last call: on 2 cores
- * that CPU is taken from the checks worker and the I/O threads. With a budget 7.5x the default
- * (132 KiB) three small functions are optimised; the full IRv2 Keras -> ONNX went from 515 to 462 ms
- * (CPU 813 -> 712 ms), TF V1 -> safetensors 617 -> 541 ms, V2 469 -> 427 ms (medians of 7-9
- * interleaved runs); the same with the parity check on (tfjs-wasm and onnxruntime) 4.24 -> 4.23 s.
- * 3 MB measured no better for these and slower for Keras -> tfjs (710 against 564 ms).
+ * V8 flags for a conversion. Its hot work runs in WebAssembly and in the kernel; its JavaScript
+ * runs once per file or per tensor, and at V8's default budget TurboFan compiled about 50 such
+ * functions on the background threads, 0.3 s of compile jobs (`--trace-opt`) that mostly finished
+ * after their function's last call: on 2 cores that CPU is taken from the checks worker and the
+ * I/O threads. With a budget 7.5x the default (132 KiB) three small functions are optimised; the
+ * full IRv2 Keras -> ONNX went from 515 to 462 ms (CPU 813 -> 712 ms), TF V1 -> safetensors 617 ->
+ * 541 ms, V2 469 -> 427 ms (medians of 7-9 interleaved runs); the same with the parity check on
+ * (tfjs-wasm and onnxruntime) 4.24 -> 4.23 s. 3 MB measured no better for these and slower for
+ * Keras -> tfjs (710 against 564 ms).
  */
 export const PORT_V8_FLAGS = '--interrupt-budget=1000000';
 
+/**
+ * Sets PORT_V8_FLAGS; call it once what the process needs is compiled. Any flag set at run time
+ * changes the flag hash V8 checks a code cache against, so everything compiled afterwards is
+ * compiled from source: this bundle's cache (written under default flags), and Node's own cache
+ * of its built-in modules, which a worker thread's start and node:crypto alone take 40-45 ms of
+ * CPU to compile without (measured beside the same steps under default flags).
+ */
+export function setPortV8Flags(): void {
+  v8.setFlagsFromString(PORT_V8_FLAGS);
+}
+
 /** Loads the CommonJS bundle as Node's own loader would, compiled with its code cache when one is there. */
 export function loadCli(bundle: string, options: { useCache?: boolean } = {}): LoadedCli {
-  v8.setFlagsFromString(PORT_V8_FLAGS);
   const require = createRequire(bundle);
   // Node maps stack traces (`node --enable-source-maps`) only in modules it loads itself.
   if (process.sourceMapsEnabled) return require(bundle) as CliModule;

@@ -14,7 +14,7 @@
  * place (WriteOptions.beforeCommit).
  */
 import { closeSync, openSync } from 'node:fs';
-import { giveWork, startBlankWorker, type BlankWorker } from './worker-start.js';
+import { giveWork, startBlankWorker, STARTED, type BlankWorker } from './worker-start.js';
 import { crc32cExtend, crc32cInWasm, crc32cModuleBytes, crc32cTables, crc32cWith, LITTLE_ENDIAN } from './crc32c.js';
 
 // CommonJS, run by a worker of ./worker-start.ts with `workerData` in scope, with the CRC code of ./crc32c.ts as text
@@ -169,7 +169,8 @@ export function startBackgroundChecks(options: { wasm?: boolean } = {}): Backgro
     for (const w of waiting.values()) w.reject(e);
     waiting.clear();
   };
-  worker.on('message', (m: { id: number; value?: never; error?: string }) => {
+  worker.on('message', (m: { id: number; value?: never; error?: string } | typeof STARTED) => {
+    if (m === STARTED) return;
     const w = waiting.get(m.id);
     waiting.delete(m.id);
     if (m.error !== undefined) w?.reject(new Error(m.error));

@@ -8,22 +8,40 @@
  */
 import { Worker } from 'node:worker_threads';
 
-// The first message is { source, workerData }: `source` runs as a function body with `require`
-// and `workerData` in scope (CommonJS, as an eval worker's code).
+/** The message a blank worker sends once it has started (io/background.ts's tasks all have an id). */
+export const STARTED = 'weightport:worker-started';
+
+// The worker loads the modules its checks use (node:crypto for the SHA-256), says it has started,
+// and waits: its first message is { source, workerData }, and `source` runs as a function body with
+// `require` and `workerData` in scope (CommonJS, as an eval worker's code).
 const BOOTSTRAP = `const { parentPort } = require('node:worker_threads');
+require('node:crypto');
+parentPort.postMessage(${JSON.stringify(STARTED)});
 parentPort.once('message', (m) => new Function('require', 'workerData', m.source)(require, m.workerData));`;
 
 export interface BlankWorker {
   readonly worker: Worker;
   /** False once the thread has ended (it failed to start, or was terminated). */
   readonly alive: boolean;
+  /** Resolves once the thread has started and loaded its modules, or has ended; never rejects. */
+  readonly started: Promise<void>;
 }
 
 /** A worker waiting for its code; unreferenced (it keeps no process alive) until `giveWork`. */
 export function startBlankWorker(): BlankWorker {
   const worker = new Worker(BOOTSTRAP, { eval: true, stdout: true, stderr: true });
-  const blank = { worker, alive: true };
-  worker.once('exit', () => (blank.alive = false));
+  let hasStarted = () => {};
+  const started = new Promise<void>((resolve) => (hasStarted = resolve));
+  const blank = { worker, alive: true, started };
+  worker.on('message', function whenStarted(m: unknown) {
+    if (m !== STARTED) return;
+    worker.off('message', whenStarted);
+    hasStarted();
+  });
+  worker.once('exit', () => {
+    blank.alive = false;
+    hasStarted();
+  });
   worker.on('error', () => undefined); // seen by whoever gives it work, as its exit
   worker.unref();
   return blank;

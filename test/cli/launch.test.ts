@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +26,25 @@ describe('the bin starts the bundled command line from its code cache', () => {
     const bare = loadCli(bundleCopy(undefined), { useCache: false }).script!.createCachedData();
     expect(cache.length).toBeGreaterThan(2 * bare.length);
     expect(loadCli(bundleCopy(cache)).cacheRejected).toBe(false);
+  });
+
+  it('loading it leaves V8\'s flags as Node set them (its own code caches stay valid); a conversion\'s flags change them', () => {
+    // cachedDataVersionTag hashes V8's version and flags: a code cache made under another tag is
+    // refused, Node's cache of its built-in modules too. Flags are the process's: a child of its own.
+    const launch = new URL('../../dist/cli/launch.js', import.meta.url).href;
+    const script = `import v8 from 'node:v8';
+import { loadCli, setPortV8Flags } from ${JSON.stringify(launch)};
+const before = v8.cachedDataVersionTag();
+const cli = loadCli(${JSON.stringify(BUNDLE)});
+const loaded = v8.cachedDataVersionTag();
+setPortV8Flags();
+console.log(JSON.stringify({ before, loaded, tuned: v8.cachedDataVersionTag(), rejected: cli.cacheRejected }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const tags = JSON.parse(r.stdout) as { before: number; loaded: number; tuned: number; rejected: boolean };
+    expect(tags.loaded).toBe(tags.before);
+    expect(tags.rejected).toBe(false);
+    expect(tags.tuned).not.toBe(tags.loaded); // why the bin sets them only once it has compiled what it needs
   });
 
   it('the bundle is ASCII, so that V8 holds its source one byte per character', () => {

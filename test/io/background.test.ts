@@ -55,6 +55,24 @@ describe('background checks', () => {
     }
   });
 
+  it('a worker started ahead says when it has started (the launcher then sets V8\'s flags), or has ended', async () => {
+    const blank = startBlankWorker();
+    await blank.started;
+    expect(blank.alive).toBe(true);
+    offerChecksWorker(blank);
+    const checks = startBackgroundChecks(); // its first message, already sent, is not taken for a result
+    try {
+      expect(await checks.sha256(path)).toBe(createHash('sha256').update(bytes).digest('hex'));
+    } finally {
+      await checks.stop();
+    }
+    const ended = startBlankWorker();
+    const terminated = ended.worker.terminate();
+    await ended.started;
+    await terminated;
+    expect(ended.alive).toBe(false);
+  });
+
   it('a worker started ahead and never used keeps no process alive', () => {
     const url = new URL('../../src/io/worker-start.ts', import.meta.url).href;
     const script = `import { startBlankWorker } from '${url}'; const w = startBlankWorker(); console.log(w.alive);`;
