@@ -33,11 +33,12 @@ export const codeCachePath = (bundle: string): string => bundle.replace(/\.cjs$/
  * runs once per file or per tensor, and at V8's default budget TurboFan compiled about 50 such
  * functions on the background threads, 0.3 s of compile jobs (`--trace-opt`) that mostly finished
  * after their function's last call: on 2 cores that CPU is taken from the checks worker and the
- * I/O threads. With a budget 7.5x the default (132 KiB) three small functions are optimised; the
- * full IRv2 Keras -> ONNX went from 515 to 462 ms (CPU 813 -> 712 ms), TF V1 -> safetensors 617 ->
- * 541 ms, V2 469 -> 427 ms (medians of 7-9 interleaved runs); the same with the parity check on
- * (tfjs-wasm and onnxruntime) 4.24 -> 4.23 s. 3 MB measured no better for these and slower for
- * Keras -> tfjs (710 against 564 ms).
+ * I/O threads. With a budget 15x the default (66 KiB in Node 20) three small functions are
+ * optimised; the full IRv2 Keras -> ONNX went from 515 to 462 ms (CPU 813 -> 712 ms), TF V1 ->
+ * safetensors 617 -> 541 ms, V2 469 -> 427 ms (medians of 7-9 interleaved runs); the same with the
+ * parity check on (tfjs-wasm and onnxruntime) 4.24 -> 4.23 s. 3 MB measured no better for these and
+ * slower for Keras -> tfjs (710 against 564 ms); 250 KB to 2 MB, set as setPortV8Flags does, within
+ * noise of 1 MB (21 interleaved runs each).
  */
 export const PORT_V8_FLAGS = '--interrupt-budget=1000000';
 
