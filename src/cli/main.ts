@@ -28,6 +28,22 @@ export interface Launch {
   readonly checksWorker?: BlankWorker;
 }
 
+/** The part of yargs' internal API (17.x) that skipHelpCaching uses; absent in another version. */
+interface YargsInternals {
+  getInternalMethods?(): { getUsageInstance?(): { cacheHelpMessage?: () => void } } | undefined;
+}
+
+/**
+ * yargs lays out the whole help text of a named command (`port convert ...`) each time one runs,
+ * kept in case the program shows help after the command: 8-11 ms of cold JavaScript on a
+ * conversion's path (its CPU profile). `fail` above never shows help (a usage error says to run
+ * `--help`), so that text is never used. `--help` itself builds its text on demand, as before.
+ */
+export function skipHelpCaching(cli: unknown): void {
+  const usage = (cli as YargsInternals).getInternalMethods?.()?.getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => {};
+}
+
 /** Runs one command line (without node and the script) and returns its exit code. */
 export async function main(argv: string[], launch: Launch = {}): Promise<number> {
   if (launch.checksWorker) offerChecksWorker(launch.checksWorker);
@@ -51,6 +67,7 @@ export async function main(argv: string[], launch: Launch = {}): Promise<number>
       throw new UsageError(msg.replace(/\n\s*/g, ' '));
     });
   for (const c of COMMANDS) cli = cli.command(c);
+  skipHelpCaching(cli);
   try {
     await cli.parseAsync();
     return process.exitCode === undefined ? ExitCode.ok : Number(process.exitCode);

@@ -89,3 +89,37 @@ describe('start-up', () => {
     expect(joined).toContain('print the canonical graph: per-block output shapes, parameters and multiply-adds');
   });
 });
+
+describe('yargs help caching (skipHelpCaching)', () => {
+  // yargs 17 lays out a named command's whole help text each time one runs; main() turns that off.
+  // This reaches into yargs' internals: if an upgrade moves them, the first test says so.
+  const run = async (skip: boolean) => {
+    const { default: yargs } = await import('yargs');
+    const { skipHelpCaching } = await import('../../src/cli/main.js');
+    let ran = false;
+    const cli = yargs(['go', 'x'])
+      .command('go <what>', 'a command', (y) => y.positional('what', { type: 'string' }), () => void (ran = true))
+      .exitProcess(false);
+    if (skip) skipHelpCaching(cli);
+    await cli.parseAsync();
+    const usage = (cli as unknown as { getInternalMethods(): { getUsageInstance(): { hasCachedHelpMessage(): boolean } } })
+      .getInternalMethods()
+      .getUsageInstance();
+    return { ran, cached: usage.hasCachedHelpMessage() };
+  };
+
+  it('yargs caches the help text when a named command runs (what main() turns off)', async () => {
+    expect(await run(false)).toEqual({ ran: true, cached: true });
+  });
+
+  it('skipHelpCaching: the command runs and no help text is laid out', async () => {
+    expect(await run(true)).toEqual({ ran: true, cached: false });
+  });
+
+  it('port convert --help still prints the command\'s help', () => {
+    const r = runCli(['convert', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^port convert <input>/m);
+    expect(r.stdout).toMatch(/--to/);
+  });
+});
