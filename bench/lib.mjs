@@ -1,7 +1,7 @@
 // Shared helpers of the benchmark suites: timing, child processes with peak RSS, the cache folder.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -100,4 +100,16 @@ export function timeCommand(cmd, args, runs = 5, options = {}) {
  */
 export function row(suite, name, value, unit, refName, refValue, target) {
   return { suite, name, value, unit, reference: { name: refName, value: refValue }, ratio: value / refValue, ...(target ? { target } : {}) };
+}
+
+/**
+ * A conversion's CPU time (all its threads) spread over this machine's cores: the least wall time
+ * that work allows, however well it overlaps. Beside `cp` it says whether a wall-time target is
+ * within reach on this machine at all (2 cores here: a conversion is mostly CPU, `cp` mostly the
+ * kernel's copy).
+ */
+export function cpuFloorRow(suite, label, runs, refName, refValue) {
+  const cores = availableParallelism();
+  const cpu = median(runs.map((m) => m.cpu));
+  return row(suite, `${label}, CPU time / ${cores} cores (the least wall time it allows)`, cpu / cores, 'ms', refName, refValue);
 }
