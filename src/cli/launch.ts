@@ -3,7 +3,7 @@
  * code cache of it, dist/port-main.cache. The build writes that cache after running typical
  * commands in one process (scripts/warm-code-cache.mjs), so V8 neither parses the 1.1 MB bundle
  * nor compiles the functions those commands run: a fifth to a third of `port --help` and 40-60 ms of
- * every conversion (README, Speed and memory). A cache V8 rejects (another Node version, other
+ * every conversion (docs/performance.md). A cache V8 rejects (another Node version, other
  * V8 flags, a changed bundle) or a missing one costs only that time: the bundle is compiled as
  * usual.
  */

@@ -102,7 +102,7 @@ export async function openSink(path: string): Promise<Sink> {
 /**
  * Bytes per write system call. On the development VM a write call of 2 MiB or more now and then
  * took 5-10x its usual time in the kernel's copy into the page cache (214 MB from a 32 MiB
- * buffer: in 4 MiB calls 62-403 ms over ten runs, in 1 MiB calls 69-92 ms; bench/README), and a
+ * buffer: in 4 MiB calls 62-403 ms over ten runs, in 1 MiB calls 69-92 ms; docs/performance.md), and a
  * gathered batch is up to WRITE_CHUNK_BYTES. Smaller calls cost more calls (512 KiB: 73-114 ms).
  */
 const SYSCALL_BYTES = 1 << 20;
