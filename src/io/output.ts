@@ -8,15 +8,6 @@ import { access, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { OutputError } from '../errors.js';
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Checks that `target` may be written: its folder exists and is writable; it exists only with force. */
 export const checkOutput = (target: string, force = false): Promise<void> => checkOutputs([target], force);
 
@@ -45,9 +36,12 @@ async function checkOutputs(targets: readonly string[], force = false): Promise<
   const firstIn = new Map<string, string>();
   for (const t of targets) if (!firstIn.has(dirname(t))) firstIn.set(dirname(t), t);
   for (const t of firstIn.values()) await checkFolder(t);
+  const found = await Promise.all(targets.map((t) => stat(t).catch(() => undefined)));
+  // Found before the conversion, not by the final rename once everything is written (EISDIR).
+  const folder = targets.find((_, i) => found[i]?.isDirectory());
+  if (folder !== undefined) throw new OutputError(folder, 'is a folder: give the path of the file to write');
   if (force) return;
-  const found = await Promise.all(targets.map(exists));
-  const taken = targets.find((_, i) => found[i]);
+  const taken = targets.find((_, i) => found[i] !== undefined);
   if (taken !== undefined) throw new OutputError(taken, 'exists already (use --force to overwrite)');
 }
 

@@ -26,7 +26,18 @@ describe('writeOutputs', () => {
     const target = join(work, 'a-folder');
     mkdirSync(target);
     writeFileSync(join(target, 'keep.txt'), 'precious');
-    await expect(writeOutputs([target], { force: true }, async (tmp) => writeFile(tmp(target), 'x'))).rejects.toBeInstanceOf(OutputError);
+    let filled = false;
+    const fill = async (tmp: (t: string) => string) => {
+      filled = true;
+      await writeFile(tmp(target), 'x');
+    };
+    for (const force of [true, false]) {
+      const error = await writeOutputs([target], { force }, fill).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(OutputError);
+      // said before the conversion starts, not by the rename once everything is written
+      expect((error as Error).message).toMatch(/a-folder: is a folder: give the path of the file to write/);
+    }
+    expect(filled).toBe(false);
     expect(readFileSync(join(target, 'keep.txt'), 'utf8')).toBe('precious');
     expect(readdirSync(work).filter((f) => f.startsWith('.'))).toEqual([]);
   });
