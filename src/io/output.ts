@@ -1,12 +1,38 @@
 /**
  * Atomic outputs: every file is written under a temporary name beside its target and renamed only
  * when all of them are complete. Nothing is overwritten without `force`, nothing is left behind on
- * error.
+ * error, nor on Ctrl-C or a kill (SIGINT, SIGTERM, SIGHUP) while outputs are being written.
  */
-import { constants } from 'node:fs';
+import { constants, rmSync } from 'node:fs';
 import { access, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { OutputError } from '../errors.js';
+
+/** Temporary files of the writeOutputs in progress: what an interrupt must not leave behind. */
+const pending = new Set<string>();
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * On a signal, removes the temporary files, then lets the signal take its course: where nothing
+ * else listens, the process ends as the signal's default would (exit code 128 + n); where the
+ * program has listeners of its own, they decide.
+ */
+function onSignal(signal: NodeJS.Signals): void {
+  for (const p of pending) rmSync(p, { force: true });
+  pending.clear();
+  unwatchSignals();
+  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+}
+
+/** Listens only while outputs are being written, so that a library user's process is otherwise left as it was. */
+function watchSignals(): void {
+  // First: a listener of the program's own may end the process there and then.
+  for (const s of SIGNALS) if (!process.listeners(s).includes(onSignal)) process.prependListener(s, onSignal);
+}
+
+function unwatchSignals(): void {
+  for (const s of SIGNALS) process.off(s, onSignal);
+}
 
 /** Checks that `target` may be written: its folder exists and is writable; it exists only with force. */
 export const checkOutput = (target: string, force = false): Promise<void> => checkOutputs([target], force);
@@ -87,6 +113,8 @@ export async function writeOutputs<T>(
     if (!p) throw new Error(`${target} is not a declared output`);
     return p;
   };
+  for (const p of tmpOf.values()) pending.add(p);
+  watchSignals();
   try {
     const result = await fill(tmp);
     await options.beforeCommit?.();
@@ -101,5 +129,8 @@ export async function writeOutputs<T>(
     if (code !== undefined && OUTPUT_ERRNOS.has(code))
       throw new OutputError(targets[0], `cannot write: ${(e as Error).message}`, { cause: e });
     throw e;
+  } finally {
+    for (const p of tmpOf.values()) pending.delete(p);
+    if (pending.size === 0) unwatchSignals();
   }
 }

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -54,5 +55,75 @@ describe('writeOutputs', () => {
     expect(readFileSync(target, 'utf8')).toBe('old');
     expect(existsSync(join(work, '.kept.safetensors'))).toBe(false);
     expect(readdirSync(work).filter((f) => f.startsWith('.kept'))).toEqual([]);
+  });
+});
+
+describe('writeOutputs and signals', () => {
+  // A child writes its outputs' temporary files, says so on stdout, then waits; the test signals it.
+  const child = (dir: string, hostListener: boolean) => {
+    const url = new URL('../../src/io/output.ts', import.meta.url).href;
+    const script = `
+      import { writeFile } from 'node:fs/promises';
+      import { join } from 'node:path';
+      import { writeOutputs } from '${url}';
+      const dir = ${JSON.stringify(dir)};
+      ${hostListener ? `process.on('SIGTERM', () => { console.log('host'); process.exit(7); });` : ''}
+      const targets = [join(dir, 'model.json'), join(dir, 'shard.bin')];
+      await writeOutputs(targets, {}, async (tmp) => {
+        for (const t of targets) await writeFile(tmp(t), Buffer.alloc(1 << 20));
+        console.log('written');
+        await new Promise(() => setInterval(() => {}, 1000));
+      });`;
+    return spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  };
+  const run = async (signal: NodeJS.Signals, hostListener = false) => {
+    const dir = mkdtempSync(join(work, 'signal-'));
+    const p = child(dir, hostListener);
+    let out = '';
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => p.on('exit', (code, sig) => resolve({ code, signal: sig })));
+    await new Promise<void>((resolve, reject) => {
+      p.stdout.on('data', (d) => {
+        out += d;
+        if (out.includes('written')) resolve();
+      });
+      p.on('exit', () => reject(new Error(`the child ended first: ${err}`)));
+    });
+    const before = readdirSync(dir);
+    p.kill(signal);
+    const end = await ended;
+    return { before, after: readdirSync(dir), end, out };
+  };
+
+  it.each(['SIGINT', 'SIGTERM', 'SIGHUP'] as const)('%s while writing: the temporary files are removed and the signal ends the process', async (signal) => {
+    const r = await run(signal);
+    expect(r.before).toHaveLength(2); // both temporary files were there
+    expect(r.before.every((f) => f.includes('.tmp-'))).toBe(true);
+    expect(r.after).toEqual([]);
+    expect(r.end.signal).toBe(signal);
+  }, 30_000);
+
+  it("with the program's own listener: the files are removed and that listener decides", async () => {
+    const r = await run('SIGTERM', true);
+    expect(r.before).toHaveLength(2);
+    expect(r.after).toEqual([]);
+    expect(r.out).toMatch(/host/);
+    expect(r.end.code).toBe(7);
+  }, 30_000);
+
+  it('listens only while writing', async () => {
+    const counts = () => ['SIGINT', 'SIGTERM', 'SIGHUP'].map((s) => process.listenerCount(s));
+    const before = counts();
+    const target = join(work, 'listen.bin');
+    let during: number[] = [];
+    await writeOutputs([target], { force: true }, async (tmp) => {
+      during = counts();
+      await writeFile(tmp(target), 'x');
+    });
+    expect(during).toEqual(before.map((n) => n + 1));
+    expect(counts()).toEqual(before);
+    await expect(writeOutputs([target], { force: true }, async () => Promise.reject(new Error('failed')))).rejects.toThrow('failed');
+    expect(counts()).toEqual(before);
   });
 });
