@@ -3,13 +3,15 @@
  * when all of them are complete. Nothing is overwritten without `force`, nothing is left behind on
  * error, nor on Ctrl-C or a kill (SIGINT, SIGTERM, SIGHUP) while outputs are being written.
  */
-import { constants, rmSync } from 'node:fs';
+import { constants, existsSync, renameSync, rmSync } from 'node:fs';
 import { access, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { OutputError } from '../errors.js';
 
 /** Temporary files of the writeOutputs in progress: what an interrupt must not leave behind. */
 const pending = new Set<string>();
+/** Old files moved aside for a moment by `replace` (aside -> target): put back on an interrupt. */
+const asideOf = new Map<string, string>();
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /**
@@ -18,8 +20,18 @@ const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
  * program has listeners of its own, they decide.
  */
 function onSignal(signal: NodeJS.Signals): void {
-  for (const p of pending) rmSync(p, { force: true });
+  const quietly = (f: () => void) => {
+    try {
+      f();
+    } catch {
+      // best effort: the process is ending either way
+    }
+  };
+  for (const p of pending) quietly(() => rmSync(p, { force: true }));
   pending.clear();
+  // The new file already in place: the old one set aside is left over; otherwise it goes back.
+  for (const [aside, target] of asideOf) quietly(() => (existsSync(target) ? rmSync(aside, { force: true }) : renameSync(aside, target)));
+  asideOf.clear();
   unwatchSignals();
   if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
 }
@@ -83,12 +95,14 @@ const OUTPUT_ERRNOS = new Set(['EACCES', 'EPERM', 'ENOSPC', 'EROFS', 'EDQUOT', '
  */
 async function replace(from: string, target: string, aside: string): Promise<void> {
   // Only a file is moved aside: a folder in the way fails the rename below as before (EISDIR).
-  const moved = (await stat(target).catch(() => undefined))?.isFile() === true && (await rename(target, aside), true);
+  const moved = (await stat(target).catch(() => undefined))?.isFile() === true && (asideOf.set(aside, target), await rename(target, aside), true);
   try {
     await rename(from, target);
   } catch (e) {
     if (moved) await rename(aside, target).catch(() => undefined);
     throw e;
+  } finally {
+    asideOf.delete(aside);
   }
   if (moved) await rm(aside, { force: true });
 }

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -125,5 +125,47 @@ describe('writeOutputs and signals', () => {
     expect(counts()).toEqual(before);
     await expect(writeOutputs([target], { force: true }, async () => Promise.reject(new Error('failed')))).rejects.toThrow('failed');
     expect(counts()).toEqual(before);
+  });
+});
+
+describe('writeOutputs: a signal while the old file is being replaced', () => {
+  // The child's fs/promises rename signals the process right after the step named, then never
+  // returns (module.syncBuiltinESMExports carries the patch into src/io/output.ts's import).
+  const replaceInterrupted = (after: 'set-aside' | 'new-in-place') => {
+    const dir = mkdtempSync(join(work, 'replace-signal-'));
+    const target = join(dir, 'model.onnx');
+    writeFileSync(target, 'old');
+    const url = new URL('../../src/io/output.ts', import.meta.url).href;
+    const script = `
+      import { createRequire, syncBuiltinESMExports } from 'node:module';
+      import { writeFile } from 'node:fs/promises';
+      const fsp = createRequire(import.meta.url)('node:fs/promises');
+      const rename = fsp.rename;
+      fsp.rename = async (from, to) => {
+        await rename(from, to);
+        const hit = ${JSON.stringify(after)} === 'set-aside' ? to.endsWith('.old') : to === ${JSON.stringify(target)};
+        if (!hit) return;
+        process.kill(process.pid, 'SIGTERM');
+        await new Promise(() => setInterval(() => {}, 1000));
+      };
+      syncBuiltinESMExports();
+      const { writeOutputs } = await import('${url}');
+      await writeOutputs([${JSON.stringify(target)}], { force: true }, (tmp) => writeFile(tmp(${JSON.stringify(target)}), 'new'));`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    return { r, content: readFileSync(target, 'utf8'), files: readdirSync(dir) };
+  };
+
+  it('after the old file was set aside: it is put back', () => {
+    const { r, content, files } = replaceInterrupted('set-aside');
+    expect(r.signal, r.stderr).toBe('SIGTERM');
+    expect(content).toBe('old');
+    expect(files).toEqual(['model.onnx']);
+  });
+
+  it('after the new file was renamed into place: the old one set aside is removed', () => {
+    const { r, content, files } = replaceInterrupted('new-in-place');
+    expect(r.signal, r.stderr).toBe('SIGTERM');
+    expect(content).toBe('new');
+    expect(files).toEqual(['model.onnx']);
   });
 });
