@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { convert, writeModel, type ConvertResult } from './api.js';
 import { buildGraph } from './graphs/index.js';
 import { seededModel } from './graphs/init.js';
+import { removeOnInterrupt } from './io/interrupt.js';
 import type { Arch } from './graphs/ir.js';
 import type { ParityReport } from './parity/report.js';
 
@@ -46,6 +47,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const arch = options.arch ?? 'inception_resnet_v2';
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'weightport-demo-')));
   const keep = options.keep ?? options.dir !== undefined;
+  const release = keep ? () => undefined : removeOnInterrupt(dir);
   const say = options.onStep ?? (() => undefined);
   const steps: DemoStep[] = [];
   const step = async <T>(what: string, f: () => Promise<T>, files?: (r: T) => readonly string[]): Promise<T> => {
@@ -72,6 +74,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       checkParity(onnx, { against: tfjs, engines: 'ort', workDir: dir }));
     return { arch, dir, kept: keep, steps, conversions: [toOnnx, toTfjs], parity };
   } finally {
-    if (!keep) await rm(dir, { recursive: true, force: true });
+    try {
+      if (!keep) await rm(dir, { recursive: true, force: true });
+    } finally {
+      release();
+    }
   }
 }

@@ -7,44 +7,7 @@ import { constants, existsSync, renameSync, rmSync } from 'node:fs';
 import { access, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { OutputError } from '../errors.js';
-
-/** Temporary files of the writeOutputs in progress: what an interrupt must not leave behind. */
-const pending = new Set<string>();
-/** Old files moved aside for a moment by `replace` (aside -> target): put back on an interrupt. */
-const asideOf = new Map<string, string>();
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-
-/**
- * On a signal, removes the temporary files, then lets the signal take its course: where nothing
- * else listens, the process ends as the signal's default would (exit code 128 + n); where the
- * program has listeners of its own, they decide.
- */
-function onSignal(signal: NodeJS.Signals): void {
-  const quietly = (f: () => void) => {
-    try {
-      f();
-    } catch {
-      // best effort: the process is ending either way
-    }
-  };
-  for (const p of pending) quietly(() => rmSync(p, { force: true }));
-  pending.clear();
-  // The new file already in place: the old one set aside is left over; otherwise it goes back.
-  for (const [aside, target] of asideOf) quietly(() => (existsSync(target) ? rmSync(aside, { force: true }) : renameSync(aside, target)));
-  asideOf.clear();
-  unwatchSignals();
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-}
-
-/** Listens only while outputs are being written, so that a library user's process is otherwise left as it was. */
-function watchSignals(): void {
-  // First: a listener of the program's own may end the process there and then.
-  for (const s of SIGNALS) if (!process.listeners(s).includes(onSignal)) process.prependListener(s, onSignal);
-}
-
-function unwatchSignals(): void {
-  for (const s of SIGNALS) process.off(s, onSignal);
-}
+import { onInterrupt, removeOnInterrupt } from './interrupt.js';
 
 /** Checks that `target` may be written: its folder exists and is writable; it exists only with force. */
 export const checkOutput = (target: string, force = false): Promise<void> => checkOutputs([target], force);
@@ -95,16 +58,20 @@ const OUTPUT_ERRNOS = new Set(['EACCES', 'EPERM', 'ENOSPC', 'EROFS', 'EDQUOT', '
  */
 async function replace(from: string, target: string, aside: string): Promise<void> {
   // Only a file is moved aside: a folder in the way fails the rename below as before (EISDIR).
-  const moved = (await stat(target).catch(() => undefined))?.isFile() === true && (asideOf.set(aside, target), await rename(target, aside), true);
+  // Interrupted meanwhile: the old file goes back, or, once the new one is in place, away.
+  const release = onInterrupt(() => (existsSync(target) ? rmSync(aside, { force: true }) : renameSync(aside, target)));
   try {
-    await rename(from, target);
-  } catch (e) {
-    if (moved) await rename(aside, target).catch(() => undefined);
-    throw e;
+    const moved = (await stat(target).catch(() => undefined))?.isFile() === true && (await rename(target, aside), true);
+    try {
+      await rename(from, target);
+    } catch (e) {
+      if (moved) await rename(aside, target).catch(() => undefined);
+      throw e;
+    }
+    if (moved) await rm(aside, { force: true });
   } finally {
-    asideOf.delete(aside);
+    release();
   }
-  if (moved) await rm(aside, { force: true });
 }
 
 /**
@@ -127,8 +94,7 @@ export async function writeOutputs<T>(
     if (!p) throw new Error(`${target} is not a declared output`);
     return p;
   };
-  for (const p of tmpOf.values()) pending.add(p);
-  watchSignals();
+  const release = removeOnInterrupt(...tmpOf.values());
   try {
     const result = await fill(tmp);
     await options.beforeCommit?.();
@@ -144,7 +110,6 @@ export async function writeOutputs<T>(
       throw new OutputError(targets[0], `cannot write: ${(e as Error).message}`, { cause: e });
     throw e;
   } finally {
-    for (const p of tmpOf.values()) pending.delete(p);
-    if (pending.size === 0) unwatchSignals();
+    release();
   }
 }

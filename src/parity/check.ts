@@ -8,7 +8,7 @@
  * read, bound and written both ways. Models written for the check live in a temporary folder
  * that is removed at the end.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm, stat, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -18,6 +18,7 @@ import type { Graph } from '../graphs/ir.js';
 import type { CanonicalModel } from '../model.js';
 import type { BindModelOptions, ReadModelOptions } from '../api.js';
 import type { SourceModel } from '../readers/types.js';
+import { onInterrupt } from '../io/interrupt.js';
 import { readNpy } from '../io/npy.js';
 import { float16BitsToFloat32, toFloat16 } from '../tensor.js';
 import {
@@ -300,6 +301,10 @@ export async function checkParity(model: string, options: CheckParityOptions = {
         : { label: 'against', canonical: async () => options.against as CanonicalModel };
   const besideFiles: string[] = [];
   const work = await mkdtemp(join(options.workDir ?? (await scratchDir()), 'weightport-parity-'));
+  // On /dev/shm a folder left by Ctrl-C would hold its models in memory until the next boot.
+  const releaseWork = onInterrupt(() => {
+    for (const p of [...besideFiles, work]) rmSync(p, { recursive: true, force: true });
+  });
   try {
     const written = new Map<string, string>();
     const exposedCopies = new Map<string, string>();
@@ -480,8 +485,12 @@ export async function checkParity(model: string, options: CheckParityOptions = {
     };
   } finally {
     await Promise.all(opened.map((s) => s.close().catch(() => undefined)));
-    await Promise.all(besideFiles.map((f) => rm(f, { force: true })));
-    await rm(work, { recursive: true, force: true });
+    try {
+      await Promise.all(besideFiles.map((f) => rm(f, { force: true })));
+      await rm(work, { recursive: true, force: true });
+    } finally {
+      releaseWork();
+    }
   }
 }
 
