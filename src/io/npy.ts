@@ -4,7 +4,8 @@
  * Spec: numpy/lib/format.py (magic "\x93NUMPY", u8 major, u8 minor, header length u16 (v1) or u32
  * (v2+), an ASCII Python dict literal, padded so that data starts 64-byte aligned).
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
+import { readRegularFile } from './files.js';
 import { FormatError } from '../errors.js';
 import { bytesToFloat32, type DType } from '../tensor.js';
 
@@ -42,7 +43,10 @@ export function parseNpy(bytes: Uint8Array, file = '<npy>'): NpyArray {
 }
 
 export async function readNpy(path: string): Promise<NpyArray> {
-  return parseNpy(new Uint8Array(await readFile(path)), path);
+  const bytes = await readRegularFile(path).catch((e: Error) => {
+    throw new FormatError('npy', { file: path }, `cannot read: ${e.message}`, { cause: e });
+  });
+  return parseNpy(new Uint8Array(bytes), path);
 }
 
 /** Serialises a float32 array as .npy version 1.0. */

@@ -1,5 +1,6 @@
 /** The cheap look at a path that readers' `match` functions take. */
-import { open, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import { openRegular } from './files.js';
 import { basename, dirname } from 'node:path';
 import { FormatError } from '../errors.js';
 import type { Probe } from '../readers/types.js';
@@ -19,7 +20,9 @@ export async function probePath(path: string): Promise<Probe> {
     throw new FormatError('input', { file: path }, 'no such file or folder');
   }
   if (info.isDirectory()) return { path, isDirectory: true, size: 0, head: new Uint8Array(0), siblings: await readdir(path) };
-  const fh = await open(path, 'r');
+  const fh = await openRegular(path).catch((e: NodeJS.ErrnoException) => {
+    throw new FormatError('input', { file: path }, e.code === 'ENOTREG' ? `${e.message}: give a model file, folder or checkpoint prefix` : `cannot open: ${e.message}`, { cause: e });
+  });
   try {
     const head = new Uint8Array(Math.min(PROBE_HEAD_BYTES, info.size));
     await fh.read(head, 0, head.length, 0);

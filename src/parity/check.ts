@@ -80,7 +80,7 @@ export async function runnableKind(path: string): Promise<ModelKind | undefined>
   if (!info) return undefined;
   if (info.isDirectory()) return (await stat(join(path, 'model.json')).catch(() => undefined)) ? 'tfjs' : undefined;
   if (/\.onnx$/i.test(path)) return 'onnx';
-  if (basename(path) === 'model.json' || /\.json$/i.test(path)) {
+  if (info.isFile() && (basename(path) === 'model.json' || /\.json$/i.test(path))) {
     try {
       const head = readFileSync(path, 'utf8').slice(0, 1 << 16);
       if (head.includes('"modelTopology"')) return 'tfjs';

@@ -4,7 +4,7 @@
  * inception_preprocessing.preprocess_for_eval): central crop of 0.875, bilinear resize to the
  * input size, values scaled to [-1, 1]. Everything is NCHW float32, batch 1.
  */
-import { readFile } from 'node:fs/promises';
+import { readRegularFile } from '../io/files.js';
 import { extname } from 'node:path';
 import { FormatError } from '../errors.js';
 import { readNpy } from '../io/npy.js';
@@ -129,7 +129,7 @@ export async function loadInput(path: string | undefined, size = 299): Promise<N
   }
   let bytes: Uint8Array;
   try {
-    bytes = new Uint8Array(await readFile(path));
+    bytes = new Uint8Array(await readRegularFile(path));
   } catch (e) {
     throw new FormatError('image', { file: path }, `cannot read: ${(e as Error).message}`, { cause: e });
   }

@@ -5,7 +5,7 @@
  * once, into memory: stored entries (Keras writes them stored) are the bytes read, deflated ones
  * are inflated by fflate. CRC-32 is checked when `verify`. Nothing is extracted to disk.
  */
-import { open } from 'node:fs/promises';
+import { openRegular } from '../../io/files.js';
 import { FormatError } from '../../errors.js';
 
 const EOCD_SIGNATURE = 0x06054b50;
@@ -106,7 +106,7 @@ export interface ZipArchive {
 }
 
 export async function openZip(file: string, options: { verify?: boolean } = {}): Promise<ZipArchive> {
-  const fh = await open(file, 'r');
+  const fh = await openRegular(file);
   try {
     const { size } = await fh.stat();
     const tailLen = Math.min(size, EOCD_SEARCH_BYTES);

@@ -10,7 +10,8 @@
  * `<layer name>/<kernel|bias|beta|...>`). `structure` (types.ts) groups them by layer for the
  * Keras scheme. Datasets are read one at a time, when asked.
  */
-import { open as openFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { openRegular } from '../../io/files.js';
 import { resolve } from 'node:path';
 import { FormatError } from '../../errors.js';
 import type { Probe, Reader, ReadOptions, SourceModel } from '../types.js';
@@ -51,7 +52,9 @@ function match(probe: Probe): boolean {
 export interface KerasReadOptions extends ReadOptions, Hdf5Options {}
 
 async function signatureOf(path: string): Promise<'hdf5' | 'zip' | undefined> {
-  const fh = await openFile(path, 'r');
+  const fh = await openRegular(path).catch((e: Error) => {
+    throw new FormatError('keras', { file: path }, `cannot open: ${e.message}`, { cause: e });
+  });
   try {
     const head = new Uint8Array(8);
     for (const at of USER_BLOCK_OFFSETS) {

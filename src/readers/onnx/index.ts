@@ -8,7 +8,8 @@
  * Memory: the model file is read once and decoded in place; raw_data tensors are views into it.
  * External data (models over 2 GB) is read per tensor, on read(), after a bounds check at open.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { readRegularFile } from '../../io/files.js';
 import { basename } from 'node:path';
 import { FormatError } from '../../errors.js';
 import type { Probe, Reader, ReadOptions, SourceModel, StoredTensor } from '../types.js';
@@ -83,7 +84,7 @@ export async function openOnnx(path: string, _options: ReadOptions = {}): Promis
   try {
     const info = await stat(path);
     if (info.isDirectory()) throw fail('is a folder, not an .onnx file');
-    buffer = await readFile(path);
+    buffer = await readRegularFile(path);
   } catch (e) {
     if (e instanceof FormatError) throw e;
     throw fail(`cannot read: ${(e as Error).message}`);

@@ -6,7 +6,8 @@
  * entries `location`, `offset`, `length`; onnx/external_data_helper.py). Every size is checked
  * against the element count and the file before anything is allocated.
  */
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { stat, type FileHandle } from 'node:fs/promises';
+import { openRegular } from '../../io/files.js';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { FormatError } from '../../errors.js';
 import { bytesOf, bytesToFloat32, DTYPE_SIZE, type DType } from '../../tensor.js';
@@ -41,7 +42,7 @@ export class ExternalFiles {
     if (this.closed) throw new FormatError('onnx', { file: path, tensor }, 'the model was closed before this tensor was read');
     let h = this.handles.get(path);
     if (!h) {
-      h = open(path, 'r');
+      h = openRegular(path);
       this.handles.set(path, h);
     }
     const out = new Uint8Array(length);

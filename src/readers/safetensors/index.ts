@@ -6,7 +6,8 @@
  * `SourceModel.metadata`: `headerLength`, `dataOffset` and, when the file has one, `__metadata__`
  * (the file's string -> string map, as stored).
  */
-import { open as openFile, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { openRegular } from '../../io/files.js';
 import { FormatError } from '../../errors.js';
 import type { Probe, Reader, SourceModel, StoredTensor } from '../types.js';
 import { FORMAT, LENGTH_BYTES, looksLikeSafetensors, parseHeader, parseHeaderLength, type Header } from './spec.js';
@@ -50,7 +51,7 @@ export async function readHeader(fh: FileHandle, file: string): Promise<Header> 
 export async function openSafetensors(path: string): Promise<SourceModel> {
   let fh: FileHandle;
   try {
-    fh = await openFile(path, 'r');
+    fh = await openRegular(path);
   } catch (e) {
     throw new FormatError(FORMAT, { file: path }, `cannot open: ${(e as Error).message}`, { cause: e });
   }

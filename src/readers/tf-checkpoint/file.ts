@@ -1,5 +1,6 @@
 /** Byte-range reads from a file (checkpoints are read lazily: only the ranges asked for). */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { openRegular } from '../../io/files.js';
 import { FormatError } from '../../errors.js';
 import { takeBuffer } from '../../io/pool.js';
 
@@ -21,9 +22,10 @@ export interface RangeFile {
 export async function openRangeFile(path: string): Promise<RangeFile> {
   let fh: FileHandle;
   try {
-    fh = await open(path, 'r');
+    fh = await openRegular(path);
   } catch (e) {
-    throw new FormatError(FORMAT, { file: path }, `cannot open: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    const err = e as NodeJS.ErrnoException;
+    throw new FormatError(FORMAT, { file: path }, `cannot open: ${err.code === 'ENOTREG' ? err.message : (err.code ?? err.message)}`, { cause: e });
   }
   const size = (await fh.stat()).size;
   let closed = false;

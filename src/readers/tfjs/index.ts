@@ -12,7 +12,8 @@
  * Tensors keep their manifest names (`layer/weight` for layers-models, node names for
  * graph-models) in manifest order; `structure` carries the topology for schemes.
  */
-import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { stat, type FileHandle } from 'node:fs/promises';
+import { openRegular, readRegularFile } from '../../io/files.js';
 import { dirname, join, resolve } from 'node:path';
 import { FormatError } from '../../errors.js';
 import { DTYPE_SIZE } from '../../tensor.js';
@@ -63,7 +64,7 @@ const MAX_KEPT_SHARDS = 256;
 function shardFiles(): ShardFiles {
   const kept = new Map<string, Promise<FileHandle>>();
   const openShard = (path: string, weight: string) =>
-    open(path, 'r').catch((e: unknown) => {
+    openRegular(path).catch((e: unknown) => {
       throw new FormatError(FORMAT, { file: path, tensor: weight }, `cannot open the shard: ${(e as Error).message}`, { cause: e });
     });
   return {
@@ -129,7 +130,9 @@ async function readModelJson(file: string): Promise<ModelJson> {
   const info = await stat(file);
   if (info.size > MODEL_JSON_MAX_BYTES)
     throw new FormatError(FORMAT, { file }, `model.json is ${info.size} bytes, more than the ${MODEL_JSON_MAX_BYTES}-byte limit`);
-  const bytes = await readFile(file);
+  const bytes = await readRegularFile(file).catch((e: Error) => {
+    throw new FormatError(FORMAT, { file }, `cannot read: ${e.message}`, { cause: e });
+  });
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);

@@ -4,7 +4,8 @@
  * little-endian cursor. Every offset and length from the file is checked against the file's size
  * before anything is read or allocated; a fault is an Hdf5Error naming what and where.
  */
-import { closeSync, fstatSync, openSync, read as readCb, readSync } from 'node:fs';
+import { closeSync, fstatSync, read as readCb, readSync } from 'node:fs';
+import { openRegularSync } from '../../../io/files.js';
 import { Hdf5Error, Hdf5Unsupported } from './types.js';
 import { takeBuffer } from '../../../io/pool.js';
 
@@ -66,7 +67,7 @@ export function fileSource(path: string): Source {
   let fd: number;
   let size: number;
   try {
-    fd = openSync(path, 'r');
+    fd = openRegularSync(path);
   } catch (e) {
     throw new Hdf5Error(`cannot open ${path}: ${(e as Error).message}`, false, { cause: e });
   }
