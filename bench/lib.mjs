@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
-export const CLI = join(ROOT, 'dist/port.mjs');
+export const CLI = join(ROOT, 'dist/port.cjs');
 export const CACHE = process.env.WEIGHTPORT_CACHE ?? join(homedir(), '.cache', 'weightport');
 
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

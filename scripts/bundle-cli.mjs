@@ -1,5 +1,5 @@
 // Bundles the `port` command line (dist/cli/main.js, from tsc) and the library it loads into one
-// CommonJS file, dist/port-main.cjs, started by the package's `bin`, dist/port.mjs (src/cli/bin.ts
+// CommonJS file, dist/port-main.cjs, started by the package's `bin`, dist/port.cjs (src/cli/bin.ts
 // and launch.ts, bundled on their own), then writes V8's code cache of it (warm-code-cache.mjs).
 // Node resolves, reads and compiles 130-170 modules otherwise: a thin-model conversion took 355 ms
 // before its first byte, 225 ms bundled. The library itself (`main`) stays unbundled. Native and
@@ -32,7 +32,7 @@ await build({
   // import() of the engines becomes require(): they are all CommonJS packages, and a vm.Script
   // (cli/launch.ts) has no loader for import() without an experimental flag of Node.
   supported: { 'dynamic-import': false },
-  sourcemap: true, // `node --enable-source-maps dist/port.mjs --debug ...` for traces in src/ terms
+  sourcemap: true, // `node --enable-source-maps dist/port.cjs --debug ...` for traces in src/ terms
   external: ['onnxruntime-node', 'h5wasm', '@tensorflow/*', 'playwright-core', 'webgpu'],
   // import.meta.url (package.json, createRequire) is the bundle's own URL; dist/port-main.cjs is
   // one level below the root, as src/*.ts and dist/*.js are.
@@ -45,8 +45,17 @@ await build({
 // \uXXXX means the same in a string, a regular expression or an identifier, and nothing in a comment.
 const bundle = readFileSync(dist('port-main.cjs'), 'utf8');
 writeFileSync(dist('port-main.cjs'), bundle.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
-await build({ ...common, entryPoints: [dist('cli/bin.js')], outfile: dist('port.mjs'), format: 'esm' });
-chmodSync(dist('port.mjs'), 0o755);
+// The bin is CommonJS (src/cli/bin.ts says why); its import.meta.url is its own file's URL.
+await build({
+  ...common,
+  entryPoints: [dist('cli/bin.js')],
+  outfile: dist('port.cjs'),
+  format: 'cjs',
+  define: { 'import.meta.url': '__portBinUrl' },
+  banner: { js: "const __portBinUrl = require('node:url').pathToFileURL(__filename).href;" },
+});
+chmodSync(dist('port.cjs'), 0o755);
+rmSync(dist('port.mjs'), { force: true }); // the ES module bin of earlier builds
 
 rmSync(dist('port-main.cache'), { force: true });
 const warm = spawnSync(process.execPath, [new URL('./warm-code-cache.mjs', import.meta.url).pathname], { stdio: 'inherit' });

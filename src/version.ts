@@ -5,7 +5,7 @@ let version: string | undefined;
 /**
  * The package's version, from package.json (written into outputs' provenance and reports). This
  * module is one level below the root both as src/version.ts and as dist/version.js, and so is the
- * bundled command line, dist/port.mjs: the same relative URL finds package.json from all three.
+ * bundled command line, dist/port-main.cjs: the same relative URL finds package.json from all three.
  */
 export function packageVersion(): string {
   if (version === undefined) {

@@ -33,10 +33,10 @@ log seed
 timeout 120 node "$G/prep.mjs" seed || log "seed failed rc=$?"
 P=$WEIGHTPORT_CACHE/parity
 log "port parity IRv2 tfjs on webgpu against the onnx on ort"
-timeout 90 node dist/port.mjs parity $P/seeded_inception_resnet_v2.tfjs --against $P/seeded_inception_resnet_v2.onnx --engine webgpu --json > "$OUT/parity-irv2-webgpu.json"; echo "rc=$?"
+timeout 90 node dist/port.cjs parity $P/seeded_inception_resnet_v2.tfjs --against $P/seeded_inception_resnet_v2.onnx --engine webgpu --json > "$OUT/parity-irv2-webgpu.json"; echo "rc=$?"
 head -c 4000 "$OUT/parity-irv2-webgpu.json"; echo
 log "bench parity"
 timeout ${BENCH_TIMEOUT:-300} node bench/run.mjs --only parity --out "$OUT/results.json"; echo "bench rc=$?"
 log "port parity v4 tfjs on webgpu against the onnx on ort"
-timeout 60 node dist/port.mjs parity $P/seeded_inception_v4.tfjs --against $P/seeded_inception_v4.onnx --engine webgpu --json > "$OUT/parity-v4-webgpu.json"; echo "rc=$?"
+timeout 60 node dist/port.cjs parity $P/seeded_inception_v4.tfjs --against $P/seeded_inception_v4.onnx --engine webgpu --json > "$OUT/parity-v4-webgpu.json"; echo "rc=$?"
 log done

@@ -1,7 +1,7 @@
 /**
  * The `port` command line: parses, calls the library, formats. Command modules import the library
  * inside their handlers, so `port --help` loads no engine and no file library. `main` is bundled
- * with the library into dist/port-main.cjs and started by dist/port.mjs (cli/bin.ts, cli/launch.ts).
+ * with the library into dist/port-main.cjs and started by dist/port.cjs (cli/bin.ts, cli/launch.ts).
  */
 import yargs, { type CommandModule } from 'yargs';
 import { ExitCode, UsageError, WeightportError } from '../errors.js';

@@ -145,7 +145,7 @@ export interface BackgroundChecks {
 let spare: BlankWorker | undefined;
 
 /**
- * A worker started ahead (by the launcher, dist/port.mjs) for the next startBackgroundChecks to
+ * A worker started ahead (by the launcher, dist/port.cjs) for the next startBackgroundChecks to
  * use instead of starting one; left unreferenced, it ends with the process if none comes.
  */
 export function offerChecksWorker(blank: BlankWorker): void {

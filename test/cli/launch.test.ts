@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -67,5 +67,28 @@ console.log(JSON.stringify({ before, loaded, tuned: v8.cachedDataVersionTag(), r
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/PASS ort \(onnx\) vs tfjs-wasm/);
+  });
+});
+
+describe("the bin sizes libuv's thread pool", () => {
+  // A preloaded hook counts the process's threads as it exits: `port inspect` reads its file
+  // through the pool, so the pool's threads are among them.
+  const threadsAtExit = (env: NodeJS.ProcessEnv): number => {
+    const dir = mkdtempSync(join(tmpdir(), 'wp-pool-'));
+    const hook = join(dir, 'count.cjs');
+    writeFileSync(hook, "process.on('exit', () => process.stderr.write('threads=' + require('fs').readdirSync('/proc/self/task').length + '\\n'));");
+    const fixture = fileURLToPath(new URL('../../fixtures/keras/v4.h5', import.meta.url));
+    const r = runCli(['inspect', fixture], { nodeArgs: ['--require', hook], env });
+    expect(r.code, r.stderr).toBe(0);
+    return Number(/threads=(\d+)/.exec(r.stderr)![1]);
+  };
+
+  it.skipIf(process.platform !== 'linux')('one thread per core up to libuv\'s 4, set before the pool starts; a size in the environment is kept', () => {
+    const base = { ...process.env };
+    delete base.UV_THREADPOOL_SIZE;
+    const sized = threadsAtExit(base);
+    const four = threadsAtExit({ ...base, UV_THREADPOOL_SIZE: '4' });
+    expect(four - sized).toBe(4 - Math.min(4, availableParallelism()));
+    expect(threadsAtExit({ ...base, UV_THREADPOOL_SIZE: '6' }) - four).toBe(2);
   });
 });

@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const CLI = fileURLToPath(new URL('../../dist/port.mjs', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../dist/port.cjs', import.meta.url));
 
 export interface CliResult {
   readonly code: number;
