@@ -74,7 +74,7 @@ describe('start-up', () => {
     expect(r.stdout).toMatch(/port graph <arch>/);
     expect(r.stdout).toMatch(/Exit codes: 0 ok, 1 parity failure, 2 usage error, 3 bad input file, 4 output refused/);
     const loaded = readFileSync(trace, 'utf8');
-    expect(loaded).toMatch(/dist\/port\.mjs/); // the trace works (the bundled CLI; engines stay outside it)
+    expect(loaded).toMatch(/dist\/port\.cjs/); // the trace works (the bundled CLI; engines stay outside it)
     expect(loaded).not.toMatch(/onnxruntime|tfjs|h5wasm|protobufjs|onnx-proto/);
   });
 

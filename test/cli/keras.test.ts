@@ -92,7 +92,7 @@ describe('port --from keras --to onnx model.h5 -o model.onnx', () => {
     const r = runCli(['--help'], { nodeArgs: ['--import', hook], env: { WEIGHTPORT_TRACE_IMPORTS: trace } });
     expect(r.code).toBe(0);
     const loaded = readFileSync(trace, 'utf8');
-    expect(loaded).toMatch(/dist\/port\.mjs/); // the trace works (the bundled CLI; engines stay outside it)
+    expect(loaded).toMatch(/dist\/port\.cjs/); // the trace works (the bundled CLI; engines stay outside it)
     expect(loaded).not.toMatch(/h5wasm|fflate|onnxruntime/);
   });
 });

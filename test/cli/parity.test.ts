@@ -24,7 +24,7 @@ describe('port parity: usage', () => {
     expect(r.code).toBe(0);
     for (const o of ['--against', '--reference', '--input', '--engine', '--atol', '--layers', '--report']) expect(r.stdout).toContain(o);
     const loaded = readFileSync(trace, 'utf8');
-    expect(loaded).toMatch(/dist\/port\.mjs/); // the trace works (the bundled CLI; engines stay outside it)
+    expect(loaded).toMatch(/dist\/port\.cjs/); // the trace works (the bundled CLI; engines stay outside it)
     expect(loaded).not.toMatch(/onnxruntime|tfjs|webgpu|pngjs|jpeg-js|h5wasm|protobufjs/);
   });
   it.each([
