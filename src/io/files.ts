@@ -5,7 +5,7 @@
  * unless it is a regular file, with an error coded ENOTREG that the callers turn into their typed
  * errors as they do for a missing file.
  */
-import { closeSync, constants, fstatSync, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 
 /** O_NONBLOCK where the platform has it (not on Windows, which has no named pipes in the file system). */
@@ -15,7 +15,7 @@ function notRegular(path: string, what: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${what}, not a regular file`), { code: 'ENOTREG', path });
 }
 
-const kindOf = (s: { isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isDirectory(): boolean }): string =>
+const kindOf = (s: Stats): string =>
   s.isFIFO() ? 'a named pipe' : s.isSocket() ? 'a socket' : s.isCharacterDevice() || s.isBlockDevice() ? 'a device' : s.isDirectory() ? 'a folder' : 'not a file';
 
 /** Opens a regular file for reading; anything else is refused (code ENOTREG) without waiting. */

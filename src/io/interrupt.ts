@@ -48,14 +48,16 @@ export function onInterrupt(cleanup: () => void): () => void {
   };
 }
 
-/** onInterrupt for paths to remove (files, or folders with what is in them). */
-export const removeOnInterrupt = (...paths: readonly string[]): (() => void) =>
-  onInterrupt(() => {
-    for (const p of paths) {
-      try {
-        rmSync(p, { recursive: true, force: true });
-      } catch {
-        // best effort, the next one all the same
-      }
+/** Removes files, or folders with what is in them, synchronously; one that fails does not stop the next. */
+export function removeNow(paths: readonly string[]): void {
+  for (const p of paths) {
+    try {
+      rmSync(p, { recursive: true, force: true });
+    } catch {
+      // best effort, the next one all the same
     }
-  });
+  }
+}
+
+/** onInterrupt for paths to remove (files, or folders with what is in them). */
+export const removeOnInterrupt = (...paths: readonly string[]): (() => void) => onInterrupt(() => removeNow(paths));

@@ -8,7 +8,7 @@
  * read, bound and written both ways. Models written for the check live in a temporary folder
  * that is removed at the end.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, stat, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -18,7 +18,7 @@ import type { Graph } from '../graphs/ir.js';
 import type { CanonicalModel } from '../model.js';
 import type { BindModelOptions, ReadModelOptions } from '../api.js';
 import type { SourceModel } from '../readers/types.js';
-import { onInterrupt } from '../io/interrupt.js';
+import { onInterrupt, removeNow } from '../io/interrupt.js';
 import { readNpy } from '../io/npy.js';
 import { float16BitsToFloat32, toFloat16 } from '../tensor.js';
 import {
@@ -302,9 +302,8 @@ export async function checkParity(model: string, options: CheckParityOptions = {
   const besideFiles: string[] = [];
   const work = await mkdtemp(join(options.workDir ?? (await scratchDir()), 'weightport-parity-'));
   // On /dev/shm a folder left by Ctrl-C would hold its models in memory until the next boot.
-  const releaseWork = onInterrupt(() => {
-    for (const p of [...besideFiles, work]) rmSync(p, { recursive: true, force: true });
-  });
+  // (besideFiles grows during the check: the list is read when the signal comes.)
+  const releaseWork = onInterrupt(() => removeNow([...besideFiles, work]));
   try {
     const written = new Map<string, string>();
     const exposedCopies = new Map<string, string>();
