@@ -83,7 +83,7 @@ describe("the bin sizes libuv's thread pool", () => {
     return Number(/threads=(\d+)/.exec(r.stderr)![1]);
   };
 
-  it.skipIf(process.platform !== 'linux')('one thread per core up to libuv\'s 4, set before the pool starts; a size in the environment is kept', () => {
+  it.skipIf(process.platform !== 'linux')('one thread per core up to libuv\'s 4, set before the pool starts; a size in the environment is kept (Linux only: counts /proc/self/task)', () => {
     const base = { ...process.env };
     delete base.UV_THREADPOOL_SIZE;
     const sized = threadsAtExit(base);
